@@ -1,0 +1,278 @@
+"""Shared machinery of the event queues.
+
+Every queue stores *arrival steps*: the time step (an integer, in units of dt) at which an event
+is due. With ``grad=True`` the arrival steps are float32 and carry the event's arrival-time
+tangent (in ms, the seed's convention) through JAX's ordinary differentiation: a queue operation
+moves the tangent with its key through the same index arithmetic (``where``, one-hot reads and
+writes, static shifts), so there is one code path for primal and tangent. ``pop`` returns the
+number of events it delivered; its tangent is the sum of the delivered events' tangents.
+
+Conventions shared by all kinds:
+
+- ``enqueue(arrival_step, when=True)`` adds one event when ``when`` is true. An event that cannot
+  be held is counted in ``dropped`` (int32 per queue), never lost silently.
+- ``pop(step)`` delivers every pending event with ``arrival_step <= step`` (so simultaneous
+  arrivals all come out at their step) and returns ``(queue, hit)``.
+- An event is due at the first popped step ``>= arrival_step`` (the synapse rounds arrival times
+  to whole steps, so in practice exactly at its step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["BaseQueue", "QueueType", "EventQueue"]
+
+INT_NEVER = jnp.iinfo(jnp.int32).max
+FLOAT_NEVER = float(jnp.finfo(jnp.float32).max)
+
+ONE_HOT_LIMIT = 32
+"""Buffers up to this length are read and written with one-hot masks (fused elementwise work);
+longer ones (e.g. a Ring with many slots) with gather/scatter."""
+
+
+@runtime_checkable
+class BaseQueue(Protocol):
+    """What every queue offers (the seed's protocol plus drop accounting)."""
+
+    dropped: jax.Array
+
+    def enqueue(self, arrival_step: Any, when: Any = True) -> Self: ...
+
+    def pop(self, step: Any) -> tuple[Self, jax.Array]: ...
+
+
+def never(dtype: Any) -> Any:
+    """The sentinel arrival step of an empty slot: later than any real event."""
+    return INT_NEVER if jnp.issubdtype(dtype, jnp.integer) else FLOAT_NEVER
+
+
+def key_dtype(grad: bool) -> Any:
+    return jnp.float32 if grad else jnp.int32
+
+
+def as_arrival(arrival_step: Any, dtype: Any) -> jax.Array:
+    """An arrival step in the buffer's dtype; integer buffers round a fractional step up."""
+    arrival_step = jnp.asarray(arrival_step)
+    if jnp.issubdtype(dtype, jnp.integer):
+        if not jnp.issubdtype(arrival_step.dtype, jnp.integer):
+            arrival_step = jnp.ceil(arrival_step)
+        return arrival_step.astype(dtype)
+    return arrival_step.astype(dtype)
+
+
+def as_step(step: Any) -> jax.Array:
+    """The integer step being popped (a float step is floored; its tangent is not used)."""
+    step = jnp.asarray(step)
+    if not jnp.issubdtype(step.dtype, jnp.integer):
+        step = jnp.floor(jax.lax.stop_gradient(step))
+    return step.astype(jnp.int32)
+
+
+def is_due(arrival: jax.Array, step: jax.Array) -> jax.Array:
+    return arrival <= step.astype(arrival.dtype)
+
+
+@jax.custom_jvp
+def count_with_tangent(count: jax.Array, carrier: jax.Array) -> jax.Array:
+    """``count`` as the value, the tangent of ``carrier`` as the tangent.
+
+    The value of a pop is how many events arrived (a count, exact); its derivative is the sum of
+    the arrival-time tangents of those events, which ``carrier`` (a masked sum of the delivered
+    arrival steps) carries. The rule is linear in the tangents, so reverse mode transposes it.
+    """
+    return count
+
+
+@count_with_tangent.defjvp
+def _count_with_tangent_jvp(primals, tangents):
+    count, _ = primals
+    _, carrier_dot = tangents
+    return count, carrier_dot
+
+
+def delivered(arrival: jax.Array, due: jax.Array, axis: int | None = None) -> jax.Array:
+    """``hit`` for the events ``due`` in ``arrival``: their number, with their tangents summed."""
+    count = jnp.sum(due, axis=axis, dtype=arrival.dtype)
+    if jnp.issubdtype(arrival.dtype, jnp.integer):
+        return count
+    return count_with_tangent(count, jnp.sum(jnp.where(due, arrival, 0), axis=axis))
+
+
+def read(buffer: jax.Array, position: jax.Array, fill: Any) -> jax.Array:
+    """``buffer[position]`` (last axis), ``fill`` where ``position`` is out of range."""
+    length = buffer.shape[-1]
+    if length <= ONE_HOT_LIMIT:
+        hot = jnp.arange(length) == position[..., None]
+        picked = jnp.sum(jnp.where(hot, buffer, 0), axis=-1, dtype=buffer.dtype)
+        return jnp.where((position >= 0) & (position < length), picked, fill)
+    return jnp.vectorize(
+        lambda b, p: b.at[p].get(mode="fill", fill_value=fill), signature="(k),()->()"
+    )(buffer, position)
+
+
+def write(buffer: jax.Array, position: jax.Array, value: jax.Array) -> jax.Array:
+    """``buffer`` with ``buffer[position] = value``; an out-of-range position writes nothing."""
+    length = buffer.shape[-1]
+    if length <= ONE_HOT_LIMIT:
+        hot = jnp.arange(length) == position[..., None]
+        return jnp.where(hot, jnp.asarray(value, buffer.dtype)[..., None], buffer)
+    return jnp.vectorize(lambda b, p, v: b.at[p].set(v, mode="drop"), signature="(k),(),()->(k)")(
+        buffer, position, value
+    )
+
+
+def add_at(buffer: jax.Array, position: jax.Array, value: jax.Array) -> jax.Array:
+    """``buffer`` with ``value`` added at ``position``; out of range adds nothing."""
+    length = buffer.shape[-1]
+    if length <= ONE_HOT_LIMIT:
+        hot = jnp.arange(length) == position[..., None]
+        return buffer + jnp.where(hot, jnp.asarray(value, buffer.dtype)[..., None], 0)
+    return jnp.vectorize(lambda b, p, v: b.at[p].add(v, mode="drop"), signature="(k),(),()->(k)")(
+        buffer, position, value
+    )
+
+
+def check_capacity(capacity: Any, kind: str) -> int:
+    if isinstance(capacity, bool):
+        raise ValueError(f"{kind}: capacity must be a positive integer (>= 1), got {capacity!r}")
+    try:
+        capacity = operator.index(capacity)
+    except TypeError:
+        raise ValueError(
+            f"{kind}: capacity must be a positive integer (>= 1), got {capacity!r}"
+        ) from None
+    if capacity < 1:
+        raise ValueError(f"{kind}: capacity must be a positive integer (>= 1), got {capacity}")
+    return capacity
+
+
+def check_max_delay(max_delay_steps: Any, kind: str, upper: int | None = None) -> int | None:
+    if max_delay_steps is None:
+        return None
+    allowed = f"an integer in [0, {upper}]" if upper is not None else "a non-negative integer"
+    if isinstance(max_delay_steps, bool):
+        raise ValueError(f"{kind}: max_delay_steps must be {allowed}, got {max_delay_steps!r}")
+    try:
+        max_delay_steps = operator.index(max_delay_steps)
+    except TypeError:
+        raise ValueError(
+            f"{kind}: max_delay_steps must be {allowed}, got {max_delay_steps!r}"
+        ) from None
+    if max_delay_steps < 0 or (upper is not None and max_delay_steps > upper):
+        raise ValueError(f"{kind}: max_delay_steps must be {allowed}, got {max_delay_steps}")
+    return max_delay_steps
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueType:
+    """A queue kind with a fixed capacity, as returned by ``Kind.sized(capacity)``.
+
+    Behaves like the kind's class for construction: ``QueueType.init(max_delay_steps, grad=...)``.
+    Hashable, so it can be a static argument of ``jax.jit``.
+    """
+
+    kind: type[EventQueue]
+    capacity: int
+
+    @property
+    def __name__(self) -> str:  # the seed prints Q.__name__
+        return f"{self.kind.__name__}[{self.capacity}]"
+
+    @property
+    def supports_grad(self) -> bool:
+        return self.kind.supports_grad
+
+    def init(
+        self, max_delay_steps: int | None = None, grad: bool = False, batch_shape: tuple = ()
+    ) -> EventQueue:
+        return self.kind.init(
+            max_delay_steps, grad=grad, batch_shape=batch_shape, capacity=self.capacity
+        )
+
+    def __repr__(self) -> str:
+        return self.__name__
+
+
+class EventQueue:
+    """Base class of the queue kinds: frozen dataclasses registered as JAX pytrees.
+
+    Subclasses define ``init`` (their fields, with leading ``batch_shape``), ``enqueue``, ``pop``
+    and ``pending``. The instance is a pure value: every method returns a new queue.
+    """
+
+    supports_grad: ClassVar[bool] = True
+    has_capacity: ClassVar[bool] = False
+
+    @classmethod
+    def sized(cls, capacity: int) -> QueueType:
+        """This kind with room for ``capacity`` pending events."""
+        if not cls.has_capacity:
+            raise ValueError(f"{cls.__name__} has no capacity to size; use {cls.__name__}.init")
+        return QueueType(cls, check_capacity(capacity, cls.__name__))
+
+    @property
+    def pending(self) -> jax.Array:
+        """Number of events held, int32 per queue."""
+        raise NotImplementedError
+
+    def enqueue(self, arrival_step: Any, when: Any = True) -> Self:
+        raise NotImplementedError
+
+    def pop(self, step: Any) -> tuple[Self, jax.Array]:
+        raise NotImplementedError
+
+
+def queue_dataclass(cls: type) -> type:
+    """Make ``cls`` a frozen dataclass and a JAX pytree (all fields are arrays)."""
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    return jax.tree_util.register_dataclass(cls)
+
+
+def zeros_dropped(batch_shape: tuple) -> jax.Array:
+    return jnp.zeros(batch_shape, jnp.int32)
+
+
+def count_drop(dropped: jax.Array, lost: jax.Array) -> jax.Array:
+    return dropped + lost.astype(jnp.int32)
+
+
+def pop_due(arrival: jax.Array, step: Any, axis: Any = -1) -> tuple[jax.Array, jax.Array]:
+    """Deliver every due event wherever it sits: ``(remaining arrivals, hit)``."""
+    due = is_due(arrival, as_step(step))
+    return jnp.where(due, never(arrival.dtype), arrival), delivered(arrival, due, axis)
+
+
+def shift_left(buffer: jax.Array, count: jax.Array) -> jax.Array:
+    """``buffer[..., i + count]`` (last axis), the empty sentinel past the end."""
+    length, fill = buffer.shape[-1], never(buffer.dtype)
+    if length <= ONE_HOT_LIMIT:
+        shifted = buffer
+        for s in range(1, length + 1):
+            candidate = jnp.concatenate(
+                [buffer[..., s:], jnp.full(buffer.shape[:-1] + (s,), fill, buffer.dtype)], axis=-1
+            )
+            shifted = jnp.where((count == s)[..., None], candidate, shifted)
+        return shifted
+    index = jnp.arange(length) + count[..., None]
+    return jnp.take_along_axis(buffer, index, axis=-1, mode="fill", fill_value=fill)
+
+
+def pop_prefix(arrival: jax.Array, step: Any) -> tuple[jax.Array, jax.Array]:
+    """Deliver the due events at the front of an ordered buffer: ``(remaining, hit)``.
+
+    Only the leading run of due events leaves, so an event out of order (a FIFORing fed
+    decreasing arrivals) waits behind the one before it instead of being lost.
+    """
+    due = is_due(arrival, as_step(step))
+    leading = jnp.cumprod(due, axis=-1).astype(bool)
+    return shift_left(arrival, jnp.sum(leading, axis=-1)), delivered(arrival, leading)
+
+
+def count_pending(arrival: jax.Array, axis: Any = -1) -> jax.Array:
+    return jnp.sum(arrival != never(arrival.dtype), axis=axis, dtype=jnp.int32)
