@@ -1,0 +1,22 @@
+"""Benchmarks: ``adseq-lab bench <workload>`` (figures and JSON, never assertions)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+WORKLOADS: tuple[tuple[str, str, str], ...] = (
+    ("queues", "adseq_lab.bench.queues", "queue throughput: N vmapped queues, Poisson 100 Hz"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    workloads = parser.add_subparsers(dest="workload", required=True, metavar="workload")
+    for name, module_name, summary in WORKLOADS:
+        module = importlib.import_module(module_name)
+        module.add_arguments(workloads.add_parser(name, help=summary, description=summary))
+
+
+def run(args: argparse.Namespace) -> int | None:
+    module_name = dict((n, m) for n, m, _ in WORKLOADS)[args.workload]
+    return importlib.import_module(module_name).run(args)
