@@ -96,45 +96,95 @@ def _count_with_tangent_jvp(primals, tangents):
     return count, carrier_dot
 
 
-def delivered(arrival: jax.Array, due: jax.Array, axis: int | None = None) -> jax.Array:
-    """``hit`` for the events ``due`` in ``arrival``: their number, with their tangents summed."""
-    count = jnp.sum(due, axis=axis, dtype=arrival.dtype)
+def sum_last(x: jax.Array, dtype: Any = None) -> jax.Array:
+    """Sum over the last axis; short rows as a chain of adds that fuses with elementwise work."""
+    dtype = x.dtype if dtype is None else dtype
+    if x.shape[-1] > ONE_HOT_LIMIT:
+        return jnp.sum(x, axis=-1, dtype=dtype)
+    total = x[..., 0].astype(dtype)
+    for column in range(1, x.shape[-1]):
+        total = total + x[..., column].astype(dtype)
+    return total
+
+
+def delivered(arrival: jax.Array, due: jax.Array, per_slot: bool = False) -> jax.Array:
+    """``hit`` for the events ``due`` in ``arrival`` (a row per queue on the last axis, or one slot
+    per queue with ``per_slot``): their number, with their tangents summed."""
+    total = (lambda x, dtype=None: x.astype(dtype or x.dtype)) if per_slot else sum_last
+    count = total(due, arrival.dtype)
     if jnp.issubdtype(arrival.dtype, jnp.integer):
         return count
-    return count_with_tangent(count, jnp.sum(jnp.where(due, arrival, 0), axis=axis))
+    return count_with_tangent(count, total(jnp.where(due, arrival, 0)))
 
 
-def read(buffer: jax.Array, position: jax.Array, fill: Any) -> jax.Array:
-    """``buffer[position]`` (last axis), ``fill`` where ``position`` is out of range."""
-    length = buffer.shape[-1]
-    if length <= ONE_HOT_LIMIT:
-        hot = jnp.arange(length) == position[..., None]
-        picked = jnp.sum(jnp.where(hot, buffer, 0), axis=-1, dtype=buffer.dtype)
-        return jnp.where((position >= 0) & (position < length), picked, fill)
+def _shared_index(buffer: jax.Array, position: jax.Array) -> bool:
+    """One position for a whole batch of buffers (e.g. the current step's slot of a Ring)."""
+    return jnp.ndim(position) == 0 and buffer.ndim > 1
+
+
+def read(
+    buffer: jax.Array, position: jax.Array, fill: Any, lo: int = 0, hi: int | None = None
+) -> jax.Array:
+    """``buffer[..., position]``, ``fill`` where ``position`` is outside ``[lo, hi)``.
+
+    ``lo``/``hi`` (static) narrow the positions to consider, e.g. one level of a heap, so a read
+    costs the width of that range. Small ranges are chains of selects (they fuse with the
+    surrounding elementwise work); a position shared by the whole batch is a dynamic slice.
+    """
+    hi = buffer.shape[-1] if hi is None else hi
+    position = jnp.asarray(position)
+    inside = (position >= lo) & (position < hi)
+    if _shared_index(buffer, position):
+        picked = jax.lax.dynamic_index_in_dim(
+            buffer, jnp.clip(position, lo, hi - 1), axis=-1, keepdims=False
+        )
+        return jnp.where(inside, picked, jnp.asarray(fill, buffer.dtype))
+    if hi - lo <= ONE_HOT_LIMIT:
+        picked = jnp.asarray(fill, buffer.dtype)
+        for index in range(lo, hi):
+            picked = jnp.where(position == index, buffer[..., index], picked)
+        return picked
     return jnp.vectorize(
         lambda b, p: b.at[p].get(mode="fill", fill_value=fill), signature="(k),()->()"
-    )(buffer, position)
+    )(buffer, jnp.where(inside, position, -1))
 
 
-def write(buffer: jax.Array, position: jax.Array, value: jax.Array) -> jax.Array:
-    """``buffer`` with ``buffer[position] = value``; an out-of-range position writes nothing."""
-    length = buffer.shape[-1]
-    if length <= ONE_HOT_LIMIT:
-        hot = jnp.arange(length) == position[..., None]
-        return jnp.where(hot, jnp.asarray(value, buffer.dtype)[..., None], buffer)
-    return jnp.vectorize(lambda b, p, v: b.at[p].set(v, mode="drop"), signature="(k),(),()->(k)")(
-        buffer, position, value
-    )
+def write(
+    buffer: jax.Array, position: jax.Array, value: Any, lo: int = 0, hi: int | None = None
+) -> jax.Array:
+    """``buffer`` with ``buffer[..., position] = value``; a position outside ``[lo, hi)`` writes
+    nothing (the idiom for a masked write: position ``k``)."""
+    return _update(buffer, position, value, lo, hi, accumulate=False)
 
 
-def add_at(buffer: jax.Array, position: jax.Array, value: jax.Array) -> jax.Array:
-    """``buffer`` with ``value`` added at ``position``; out of range adds nothing."""
-    length = buffer.shape[-1]
-    if length <= ONE_HOT_LIMIT:
-        hot = jnp.arange(length) == position[..., None]
-        return buffer + jnp.where(hot, jnp.asarray(value, buffer.dtype)[..., None], 0)
-    return jnp.vectorize(lambda b, p, v: b.at[p].add(v, mode="drop"), signature="(k),(),()->(k)")(
-        buffer, position, value
+def add_at(
+    buffer: jax.Array, position: jax.Array, value: Any, lo: int = 0, hi: int | None = None
+) -> jax.Array:
+    """``buffer`` with ``value`` added at ``position``; outside ``[lo, hi)`` adds nothing."""
+    return _update(buffer, position, value, lo, hi, accumulate=True)
+
+
+def _update(buffer, position, value, lo, hi, accumulate):
+    hi = buffer.shape[-1] if hi is None else hi
+    position = jnp.asarray(position)
+    value = jnp.asarray(value, buffer.dtype)
+    inside = (position >= lo) & (position < hi)
+    if _shared_index(buffer, position):
+        index = jnp.clip(position, lo, hi - 1)
+        current = jax.lax.dynamic_index_in_dim(buffer, index, axis=-1, keepdims=False)
+        new = current + value if accumulate else value
+        new = jnp.broadcast_to(jnp.where(inside, new, current), buffer.shape[:-1])
+        return jax.lax.dynamic_update_index_in_dim(buffer, new, index, axis=-1)
+    if buffer.shape[-1] <= ONE_HOT_LIMIT:
+        hot = (jnp.arange(buffer.shape[-1]) == position[..., None]) & inside[..., None]
+        new = buffer + value[..., None] if accumulate else value[..., None]
+        return jnp.where(hot, new, buffer)
+
+    def one(b, p, v):
+        return b.at[p].add(v, mode="drop") if accumulate else b.at[p].set(v, mode="drop")
+
+    return jnp.vectorize(one, signature="(k),(),()->(k)")(
+        buffer, jnp.where(inside, position, buffer.shape[-1]), value
     )
 
 
@@ -242,25 +292,25 @@ def count_drop(dropped: jax.Array, lost: jax.Array) -> jax.Array:
     return dropped + lost.astype(jnp.int32)
 
 
-def pop_due(arrival: jax.Array, step: Any, axis: Any = -1) -> tuple[jax.Array, jax.Array]:
+def pop_due(arrival: jax.Array, step: Any, per_slot: bool = False) -> tuple[jax.Array, jax.Array]:
     """Deliver every due event wherever it sits: ``(remaining arrivals, hit)``."""
     due = is_due(arrival, as_step(step))
-    return jnp.where(due, never(arrival.dtype), arrival), delivered(arrival, due, axis)
+    return jnp.where(due, never(arrival.dtype), arrival), delivered(arrival, due, per_slot)
 
 
 def shift_left(buffer: jax.Array, count: jax.Array) -> jax.Array:
     """``buffer[..., i + count]`` (last axis), the empty sentinel past the end."""
     length, fill = buffer.shape[-1], never(buffer.dtype)
-    if length <= ONE_HOT_LIMIT:
-        shifted = buffer
-        for s in range(1, length + 1):
-            candidate = jnp.concatenate(
-                [buffer[..., s:], jnp.full(buffer.shape[:-1] + (s,), fill, buffer.dtype)], axis=-1
-            )
-            shifted = jnp.where((count == s)[..., None], candidate, shifted)
-        return shifted
-    index = jnp.arange(length) + count[..., None]
-    return jnp.take_along_axis(buffer, index, axis=-1, mode="fill", fill_value=fill)
+    if length > ONE_HOT_LIMIT:
+        index = jnp.arange(length) + count[..., None]
+        return jnp.take_along_axis(buffer, index, axis=-1, mode="fill", fill_value=fill)
+    columns = []
+    for column in range(length):
+        value = jnp.where(count > length - 1 - column, fill, buffer[..., column])
+        for shift in range(1, length - column):
+            value = jnp.where(count == shift, buffer[..., column + shift], value)
+        columns.append(value)
+    return jnp.stack(columns, axis=-1)
 
 
 def pop_prefix(arrival: jax.Array, step: Any) -> tuple[jax.Array, jax.Array]:
@@ -270,9 +320,13 @@ def pop_prefix(arrival: jax.Array, step: Any) -> tuple[jax.Array, jax.Array]:
     decreasing arrivals) waits behind the one before it instead of being lost.
     """
     due = is_due(arrival, as_step(step))
-    leading = jnp.cumprod(due, axis=-1).astype(bool)
-    return shift_left(arrival, jnp.sum(leading, axis=-1)), delivered(arrival, leading)
+    leading = [due[..., 0]]
+    for column in range(1, arrival.shape[-1]):
+        leading.append(leading[-1] & due[..., column])
+    leading = jnp.stack(leading, axis=-1)
+    return shift_left(arrival, sum_last(leading, jnp.int32)), delivered(arrival, leading)
 
 
-def count_pending(arrival: jax.Array, axis: Any = -1) -> jax.Array:
-    return jnp.sum(arrival != never(arrival.dtype), axis=axis, dtype=jnp.int32)
+def count_pending(arrival: jax.Array) -> jax.Array:
+    """Events held per queue (non-empty slots of the last axis)."""
+    return sum_last(arrival != never(arrival.dtype), jnp.int32)

@@ -31,13 +31,13 @@ class BGPQ1(ArrayQueue):
         target_depth = jnp.floor(jnp.log2(target.astype(jnp.float32) + 1)).astype(jnp.int32)
         tree = self.arrival_step
         empty = never(tree.dtype)
-        for level in range(heap.depth(k - 1) + 1):
-            on_path = (target < k) & (level <= target_depth)
-            node = jnp.right_shift(target + 1, jnp.maximum(target_depth - level, 0)) - 1
+        for d in range(heap.depth(k - 1) + 1):
+            on_path = (target < k) & (d <= target_depth)
+            node = jnp.right_shift(target + 1, jnp.maximum(target_depth - d, 0)) - 1
             node = jnp.where(on_path, node, k)
-            value = read(tree, node, empty)
+            value = read(tree, node, empty, *heap.level(tree, d))
             place = on_path & ((carried < value) | (node == target))
-            tree = write(tree, jnp.where(place, node, k), carried)
+            tree = write(tree, jnp.where(place, node, k), carried, *heap.level(tree, d))
             carried = jnp.where(place, value, carried)
         return self._kept(tree, when & full)
 

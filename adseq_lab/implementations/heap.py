@@ -18,21 +18,28 @@ def depth(index: int) -> int:
     return (index + 1).bit_length() - 1
 
 
+def level(heap: jax.Array, d: int) -> tuple[int, int]:
+    """``(lo, hi)``: the node range of level ``d``, so reads and writes there scan only it."""
+    return 2**d - 1, min(2 ** (d + 1) - 1, heap.shape[-1])
+
+
 def sift_down(heap: jax.Array, start: int) -> jax.Array:
     """Move the event at node ``start`` down until both children are later."""
     k = heap.shape[-1]
     empty = never(heap.dtype)
     node = jnp.full(heap.shape[:-1], start, jnp.int32)
-    for _ in range(depth(k - 1) - depth(start)):
+    for d in range(depth(start), depth(k - 1)):
         left, right = 2 * node + 1, 2 * node + 2
-        left_value, right_value = read(heap, left, empty), read(heap, right, empty)
+        children = level(heap, d + 1)
+        left_value = read(heap, left, empty, *children)
+        right_value = read(heap, right, empty, *children)
         right_first = right_value < left_value
         child = jnp.where(right_first, right, left)
         child_value = jnp.where(right_first, right_value, left_value)
-        value = read(heap, node, empty)
+        value = read(heap, node, empty, *level(heap, d))
         swap = child_value < value
-        heap = write(heap, jnp.where(swap, node, k), child_value)
-        heap = write(heap, jnp.where(swap, child, k), value)
+        heap = write(heap, jnp.where(swap, node, k), child_value, *level(heap, d))
+        heap = write(heap, jnp.where(swap, child, k), value, *children)
         node = jnp.where(swap, child, k)
     return heap
 
@@ -54,11 +61,16 @@ def insertion_node(heap: jax.Array, arrival: jax.Array) -> tuple[jax.Array, jax.
     event if the new one is earlier (that event is evicted), else ``k`` (the new one is dropped).
     """
     k = heap.shape[-1]
-    empty = heap == never(heap.dtype)
-    full = ~jnp.any(empty, axis=-1)
-    first_empty = jnp.argmax(empty, axis=-1).astype(jnp.int32)
-    leaves = heap[..., k // 2 :]
-    latest_leaf = (k // 2 + jnp.argmax(leaves, axis=-1)).astype(jnp.int32)
-    evict = arrival < jnp.max(leaves, axis=-1)
-    node = jnp.where(full, jnp.where(evict, latest_leaf, k), first_empty)
+    empty = never(heap.dtype)
+    first_empty = jnp.full(heap.shape[:-1], k, jnp.int32)
+    for node in reversed(range(k)):
+        first_empty = jnp.where(heap[..., node] == empty, node, first_empty)
+    full = first_empty == k
+    latest_leaf = jnp.full(heap.shape[:-1], k // 2, jnp.int32)
+    latest = heap[..., k // 2]
+    for node in range(k // 2 + 1, k):
+        later = heap[..., node] > latest
+        latest_leaf = jnp.where(later, node, latest_leaf)
+        latest = jnp.where(later, heap[..., node], latest)
+    node = jnp.where(full, jnp.where(arrival < latest, latest_leaf, k), first_empty)
     return node, full

@@ -48,5 +48,5 @@ class SingleSpike(EventQueue):
         )
 
     def pop(self, step: Any) -> tuple[SingleSpike, jax.Array]:
-        remaining, hit = pop_due(self.arrival_step, step, axis=())
+        remaining, hit = pop_due(self.arrival_step, step, per_slot=True)
         return type(self)(remaining, self.dropped), hit

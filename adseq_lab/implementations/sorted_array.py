@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from .array_queue import ArrayQueue
-from .base import as_arrival, never, pop_prefix, queue_dataclass
+from .base import as_arrival, never, pop_prefix, queue_dataclass, sum_last
 
 __all__ = ["SortedArray"]
 
@@ -24,7 +24,7 @@ class SortedArray(ArrayQueue):
         held = self.arrival_step
         arrival = as_arrival(arrival_step, held.dtype)
         empty = never(held.dtype)
-        position = jnp.sum(held <= arrival[..., None], axis=-1)
+        position = sum_last(held <= arrival[..., None], jnp.int32)
         position = jnp.where(when, position, self.capacity)[..., None]
         index = jnp.arange(self.capacity)
         after = jnp.concatenate(

@@ -1,0 +1,190 @@
+"""Queue throughput, the seed's batched Poisson workload.
+
+``n`` queues side by side; each step every queue is popped at ``t`` and, with probability
+``1 / lam`` (100 Hz at dt 0.025 ms for ``lam = 400``), receives an event due at ``t + delay``
+(80 steps, 2 ms). Reported: microseconds per step (median of repeats), for adseq-lab and, in the
+same run, adseq 0.9.4 when it is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ..queues import get
+from . import measure
+
+LAM = 400
+DELAY = 80
+
+KINDS: tuple[tuple[str, int | None], ...] = (
+    ("do_nothing", None),
+    ("single_spike", None),
+    ("single_spike_keep", None),
+    ("ring", None),
+    ("fifo_ring", 4),
+    ("lossy_ring", 4),
+    ("sorted_array", 4),
+    ("binary_heap", 7),
+    ("bgpq1", None),
+    ("bit_array32", None),
+)
+"""The kinds and capacities of the seed's benchmark list."""
+
+ADSEQ_NAMES = {
+    "do_nothing": "DoNothing",
+    "single_spike": "SingleSpike",
+    "single_spike_keep": "SingleSpikeKeep",
+    "ring": "Ring",
+    "fifo_ring": "FIFORing",
+    "lossy_ring": "LossyRing",
+    "sorted_array": "SortedArray",
+    "binary_heap": "BinaryHeap",
+    "bgpq1": "BGPQ1",
+    "bit_array32": "BitArray32",
+}
+
+
+def _label(kind: str, capacity: int | None) -> str:
+    return get(kind, capacity).__name__
+
+
+def _ours(kind: str, capacity: int | None, n: int):
+    queue = get(kind, capacity).init(DELAY, batch_shape=(n,))
+
+    def step(carry, _):
+        queue, total, key, t = carry
+        key, draw = jax.random.split(key)
+        events = jax.random.uniform(draw, (n,)) < 1.0 / LAM
+        queue, hit = queue.pop(t)
+        queue = queue.enqueue(t + DELAY, when=events)
+        return (queue, total + jnp.sum(hit), key, t + 1), None
+
+    return queue, step
+
+
+def _adseq(kind: str, capacity: int | None, n: int):
+    from adseq import implementations as original
+
+    kind_type = getattr(original, ADSEQ_NAMES[kind])
+    if capacity is not None:
+        kind_type = kind_type.sized(capacity)
+    queue = jax.vmap(lambda _: kind_type.init(DELAY))(jnp.zeros(n))
+
+    def step(carry, _):
+        queues, total, key, t = carry
+        key, draw = jax.random.split(key)
+        events = jax.random.uniform(draw, (n,)) < 1.0 / LAM
+        queues, hit = jax.vmap(lambda q: q.pop(t))(queues)
+        queues = jax.vmap(lambda e, q: jax.lax.cond(e, lambda: q.enqueue(t + DELAY), lambda: q))(
+            events, queues
+        )
+        return (queues, total + jnp.sum(hit), key, t + 1), None
+
+    return queue, step
+
+
+def measure_point(
+    kind: str,
+    capacity: int | None,
+    n: int,
+    steps: int = 2000,
+    repeats: int = 5,
+    implementation: str = "adseq_lab",
+) -> dict[str, Any]:
+    """Time one (kind, n) point: ``{"kind", "n", "implementation", "median_us", ...}``.
+
+    ``implementation`` is ``"adseq_lab"`` or ``"adseq"`` (the original 0.9.4, if installed).
+    """
+    if implementation not in ("adseq_lab", "adseq"):
+        raise ValueError(f"implementation must be 'adseq_lab' or 'adseq', got {implementation!r}")
+    build = _ours if implementation == "adseq_lab" else _adseq
+    queue, step = build(kind, capacity, n)
+
+    def run(queue, key):
+        carry, _ = jax.lax.scan(step, (queue, 0, key, 0), None, length=steps)
+        return carry[1]
+
+    args = (queue, jax.random.key(0))
+    executable = measure.compiled(run, *args)
+    timing = measure.time_per_step(executable, args, steps, repeats)
+    return {
+        "kind": _label(kind, capacity),
+        "name": kind,
+        "capacity": capacity,
+        "n": n,
+        "steps": steps,
+        "implementation": implementation,
+        "delivered": int(executable(*args)),
+        **timing,
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated N")
+    parser.add_argument(
+        "--kinds",
+        default=",".join(k for k, _ in KINDS),
+        help="comma-separated registry names (capacities as in the seed's list)",
+    )
+    parser.add_argument("--steps", type=int, default=2000, help="time steps per run")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per point")
+    parser.add_argument("--no-adseq", action="store_true", help="skip adseq 0.9.4")
+    parser.add_argument("--out", default=str(measure.DEFAULT_DIR / "queues.json"))
+
+
+def run(args: argparse.Namespace) -> int:
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    capacities = dict(KINDS)
+    kinds = args.kinds.split(",")
+    unknown = [k for k in kinds if k not in capacities]
+    if unknown:
+        raise SystemExit(f"unknown kinds {unknown}; choose from {list(capacities)}")
+    implementations = ["adseq_lab"]
+    if not args.no_adseq and measure.adseq_available():
+        implementations.append("adseq")
+    rows = []
+    for n in sizes:
+        for kind in kinds:
+            for implementation in implementations:
+                try:
+                    row = measure_point(
+                        kind, capacities[kind], n, args.steps, args.repeats, implementation
+                    )
+                except Exception as error:  # the original fails for some kinds; record it
+                    row = {
+                        "kind": _label(kind, capacities[kind]),
+                        "name": kind,
+                        "n": n,
+                        "implementation": implementation,
+                        "error": f"{type(error).__name__}: {error}"[:200],
+                    }
+                rows.append(row)
+                print(
+                    f"{row['kind']:>16} n={n:<7} {implementation:<9} "
+                    + (f"{row['median_us']:9.1f} us/step" if "median_us" in row else row["error"]),
+                    flush=True,
+                )
+    table = _side_by_side(rows)
+    print()
+    measure.print_table(table, ["kind", "n", "adseq_lab_us", "adseq_us", "speedup"])
+    path = measure.write_json(
+        args.out,
+        {"workload": "queues", "lam": LAM, "delay": DELAY, "results": rows, "summary": table},
+    )
+    print(f"\nwrote {path}")
+    return 0
+
+
+def _side_by_side(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    paired: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in rows:
+        entry = paired.setdefault((row["kind"], row["n"]), {"kind": row["kind"], "n": row["n"]})
+        entry[f"{row['implementation']}_us"] = row.get("median_us")
+    for entry in paired.values():
+        ours, theirs = entry.get("adseq_lab_us"), entry.get("adseq_us")
+        entry["speedup"] = theirs / ours if ours and theirs else None
+    return list(paired.values())
