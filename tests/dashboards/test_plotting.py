@@ -1,0 +1,121 @@
+"""plotting: the builders show the data they are given, with labelled axes and units."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import pytest
+
+from adseq_lab import plotting
+from adseq_lab.queue_trace import poisson_stream, trace_queue
+
+
+@pytest.fixture(scope="module")
+def trace():
+    stream = poisson_stream(steps=25, batch=2, rate=0.6, delay_steps=3, delay_spread=2, seed=2)
+    return trace_queue("sorted_array", stream, capacity=2)
+
+
+def layer(overlay, label):
+    return next(e for e in overlay if e.label == label)
+
+
+def test_queue_history_shows_the_trace_up_to_the_cursor(trace):
+    full = plotting.queue_history(trace, queue=1)
+    lost = trace.lost.queue == 1
+    dropped = layer(full, "dropped")
+    np.testing.assert_array_equal(dropped.dimension_values("step"), trace.lost.step[lost])
+    np.testing.assert_array_equal(
+        dropped.dimension_values("arrival"), trace.lost.arrival_step[lost]
+    )
+    held = layer(full, "held")
+    assert len(held) == int((trace.held_count[:, 1] > 0).sum())
+    np.testing.assert_allclose(
+        held.dimension_values("tangent"), trace.held_tangent[:, 1][trace.held_count[:, 1] > 0]
+    )
+    partial = plotting.queue_history(trace, queue=1, until=10)
+    assert layer(partial, "entered").dimension_values("step").max() <= 10
+    options = hv.Store.lookup_options("bokeh", partial, "plot").kwargs
+    assert options["xlabel"] == "step" and options["ylabel"] == "arrival step"
+    assert options["xlim"] == (-0.5, 24.5)  # the whole run's axes while animating
+    hv.render(partial, backend="bokeh")
+
+
+def test_occupancy_curves_follow_pending_and_dropped(trace):
+    layout = plotting.queue_occupancy([trace], queue=0, until=9)
+    held, dropped = layout
+    curve = layer(held, "SortedArray[2]")
+    np.testing.assert_array_equal(curve.dimension_values(1), trace.pending[:10, 0])
+    np.testing.assert_array_equal(
+        layer(dropped, "SortedArray[2]").dimension_values(1), trace.dropped[:10, 0]
+    )
+    with pytest.raises(ValueError):
+        plotting.queue_occupancy([])
+
+
+def test_raster_switches_to_datashader_above_the_threshold():
+    rng = np.random.default_rng(0)
+    times, neurons = rng.uniform(0, 100, 500), rng.integers(0, 50, 500)
+    small = plotting.raster(times, neurons, n_neurons=50, duration_ms=100.0)
+    assert isinstance(small, hv.Points) and len(small) == 500
+    assert small.get_dimension("time").pprint_label == "time (ms)"
+    shaded = plotting.raster(times, neurons, 50, 100.0, datashade_above=100)
+    assert isinstance(shaded, hv.DynamicMap)
+    hv.render(small, backend="bokeh")
+
+
+def test_population_rate_is_spikes_per_neuron_per_second():
+    times = np.array([0.5, 0.7, 1.2, 2.9])
+    curve = layer(plotting.population_rate(times, n_neurons=2, duration_ms=3.0), "rate")
+    # bins of 1 ms: 2, 1, 1 spikes from 2 neurons -> 1000, 500, 500 Hz
+    np.testing.assert_allclose(curve.dimension_values(1), [1000.0, 500.0, 500.0])
+    with pytest.raises(ValueError):
+        plotting.population_rate(times, n_neurons=0, duration_ms=3.0)
+
+
+def test_traces_and_training_curves_keep_their_columns():
+    t = np.arange(5) * 0.1
+    v = np.arange(15.0).reshape(5, 3)
+    traces = plotting.voltage_traces(t, v, neurons=[0, 2])
+    np.testing.assert_array_equal(layer(traces, "neuron 2").dimension_values(1), v[:, 2])
+    delays = plotting.delay_trajectories(
+        np.arange(4), np.array([[1, 2], [1.5, 2.5], [2, 3], [2, 3]])
+    )
+    assert layer(delays, "delay 1").dimension_values(1).tolist() == [2, 2.5, 3, 3]
+    assert layer(delays, "delay 0").kdims[0].name == "training step"
+    loss = plotting.loss_curve(np.arange(3), {"train": [3, 2, 1], "test": [4, 3, 2]})
+    assert layer(loss, "test").dimension_values(1).tolist() == [4, 3, 2]
+    hv.render(delays, backend="bokeh")
+
+
+def test_benchmark_frame_and_curves():
+    rows = [
+        {"kind": "Ring", "n": 100, "implementation": "adseq_lab", "median_us": 3.0},
+        {"kind": "Ring", "n": 10, "implementation": "adseq_lab", "median_us": 1.0},
+        {"kind": "Ring", "n": 10, "implementation": "adseq", "error": "boom"},
+    ]
+    frame = plotting.benchmark_frame({"results": rows})
+    assert frame["n"].tolist() == [10, 100]
+    plot = plotting.benchmark_curves(frame)
+    assert isinstance(plot, hv.Overlay)  # no adseq figures: one panel
+    assert layer(plot, "Ring").dimension_values(0).tolist() == [10, 100]
+    assert plotting.benchmark_frame([]).empty
+    with pytest.raises(ValueError, match="need kind"):
+        plotting.benchmark_frame([{"kind": "Ring"}])
+    with pytest.raises(ValueError, match="objects"):
+        plotting.benchmark_frame([3])
+    hv.render(plotting.benchmark_curves(pd.DataFrame(frame)), backend="bokeh")
+
+
+def test_importing_the_library_loads_neither_panel_nor_holoviews():
+    code = (
+        "import sys, adseq_lab, adseq_lab.plotting, adseq_lab.queue_trace, adseq_lab.serve;"
+        "bad = [m for m in ('panel', 'holoviews', 'bokeh', 'ipywidgets') if m in sys.modules];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
