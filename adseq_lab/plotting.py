@@ -284,6 +284,8 @@ def benchmark_curves(frame: pd.DataFrame, value: str = "median_us") -> hv.Layout
     kinds = sorted(set(frame["kind"])) if len(frame) else []
     colors = {kind: PALETTE[i % len(PALETTE)] for i, kind in enumerate(kinds)}
     sizes = sorted(set(frame["n"])) if len(frame) else []
+    values = frame[value][frame[value] > 0] if len(frame) else frame
+    ylim = (values.min() / 1.3, values.max() * 1.3) if len(values) else (None, None)
     panels = []
     for implementation, title in (("adseq_lab", "adseq-lab"), ("adseq", "adseq 0.9.4")):
         part = frame[frame["implementation"] == implementation] if len(frame) else frame
@@ -301,7 +303,8 @@ def benchmark_curves(frame: pd.DataFrame, value: str = "median_us") -> hv.Layout
                 logx=True,
                 logy=True,
                 xticks=[(n, f"{n:,}") for n in sizes] or None,
-                padding=0.1,
+                ylim=ylim,  # one scale for both panels, so they compare by eye
+                padding=(0.1, 0),
                 width=width,
                 height=HEIGHT,
                 legend_position="right",

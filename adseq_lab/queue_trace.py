@@ -173,7 +173,9 @@ def _held(queue: EventQueue) -> tuple[jax.Array, jax.Array, jax.Array]:
     if isinstance(queue, ArrayQueue | SingleSpike):
         keys = queue.arrival_step
         keys = keys if isinstance(queue, ArrayQueue) else keys[..., None]
-        held = keys != never(keys.dtype)
+        # a place holds an event unless it is empty (``never``) or a negative marker of a
+        # delivered slot; stream arrivals are steps >= 0, so no event is ever negative
+        held = (keys != never(keys.dtype)) & (keys >= 0)
         arrival = jnp.where(held, keys.astype(jnp.float32), jnp.nan)
         return arrival, held.astype(jnp.float32), jnp.where(held, keys, 0).astype(jnp.float32)
     if isinstance(queue, Ring | BitArray32):

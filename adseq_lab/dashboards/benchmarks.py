@@ -8,6 +8,7 @@ thread (the page stays live; Stop ends the run after the point in progress). A s
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class BenchmarksPage(pn.viewable.Viewer):
         self._plot = pn.pane.HoloViews(plotting.benchmark_curves(plotting.benchmark_frame([])))
         self._table = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width")
         self._status = pn.pane.Markdown("No results yet.", css_classes=["bench-status"])
+        self._activity = pn.pane.Markdown("", css_classes=["bench-activity"])
         self._layout = self._build()
         on_session_end(self.stop)
 
@@ -108,7 +110,10 @@ class BenchmarksPage(pn.viewable.Viewer):
                 if self._stop_requested:
                     self.messages.note(f"Stopped after {self.done} of {self.total} points.")
                     break
-                self._status.object = f"Measuring {kind}, N = {n:,} ({implementation})…"
+                self._activity.object = (
+                    f"Measuring {kind}, N = {n:,} ({implementation})… "
+                    f"{self.done} of {self.total} done"
+                )
                 ok, row = await asyncio.to_thread(
                     self.messages.guarded,
                     lambda k=kind, m=n, i=implementation: self.measure(k, m, i),
@@ -117,6 +122,7 @@ class BenchmarksPage(pn.viewable.Viewer):
                     break
                 self.param.update(results=self.results + [row], done=self.done + 1)
         finally:
+            self._activity.object = ""
             self.running = False
 
     def run_now(self) -> bool:
@@ -165,6 +171,14 @@ class BenchmarksPage(pn.viewable.Viewer):
             self.results = rows
         return ok
 
+    def json_text(self) -> str:
+        """The shown results in the format of ``adseq-lab bench queues`` (loadable again)."""
+        payload = {"host": measure.host(), "workload": "queues", "results": self.results}
+        return json.dumps(payload, indent=2)
+
+    def _download(self) -> io.StringIO:
+        return io.StringIO(self.json_text())
+
     def _load_upload(self, event) -> None:
         if event.new:
             self.load_json(event.new)
@@ -202,7 +216,8 @@ class BenchmarksPage(pn.viewable.Viewer):
         self._table.object = self.table()
         errors = [r for r in self.results if isinstance(r, dict) and "error" in r]
         note = f" ({len(errors)} failed in adseq 0.9.4)" if errors else ""
-        self._status.object = f"{len(frame)} points plotted{note}."
+        plural = "" if len(frame) == 1 else "s"
+        self._status.object = f"{len(frame)} point{plural} plotted{note}."
 
     def _build(self) -> pn.viewable.Viewable:
         w = pn.widgets
@@ -226,6 +241,9 @@ class BenchmarksPage(pn.viewable.Viewer):
             w.Checkbox.from_param(self.param.with_adseq, label="Also time adseq 0.9.4"),
             pn.Row(run, stop),
             progress,
+            w.FileDownload(
+                callback=self._download, filename="queues.json", label="Save results (JSON)"
+            ),
             "### Or load a saved run",
             upload,
             saved,
@@ -238,7 +256,7 @@ class BenchmarksPage(pn.viewable.Viewer):
                 "per step. adseq 0.9.4's figures, where present, are plotted beside adseq-lab's."
             ),
             self.messages.pane,
-            self._status,
+            pn.Row(self._status, self._activity),
             self._plot,
             self._table,
             sizing_mode="stretch_width",

@@ -141,23 +141,45 @@ def test_queue_explorer_runs_replots_refuses_and_animates(dashboards_url, open_p
 
 
 def test_concurrent_sessions_keep_their_own_state(dashboards_url, open_page):
-    views = [open_page() for _ in range(4)]
+    views = [open_page() for _ in range(10)]
     for view in views:
         view.page.goto(dashboards_url + "queue_explorer")
     for view in views:
         view.page.get_by_text("No run yet").wait_for(timeout=TIMEOUT_MS)
-    seeds = [11, 12, 13]
+    seeds = [11, 12, 13, 14, 15]
     for view, seed in zip(views, seeds, strict=False):
         set_number(view.page, "Seed", seed)
-    for view in views[:3]:  # three sessions run at once, the fourth stays idle
+    for view in views[: len(seeds)]:  # five sessions run at once, five stay idle
         view.page.get_by_role("button", name="Run", exact=True).click()
     for view, seed in zip(views, seeds, strict=False):
         wait_for_text(view.page, f"Plotted {expected_events(seed)} events")
-    assert "No run yet" in page_text(views[3].page)
-    arrivals = {view.page.evaluate(PLOTTED_ARRIVALS) for view in views[:3]}
-    assert len(arrivals) == 3  # three different streams, three different pictures
-    views[3].screenshot("queue_explorer_idle_session")
+    for view in views[len(seeds) :]:
+        assert "No run yet" in page_text(view.page) and not view.page.evaluate(PLOTTED_ARRIVALS)
+    arrivals = {view.page.evaluate(PLOTTED_ARRIVALS) for view in views[: len(seeds)]}
+    assert len(arrivals) == len(seeds)  # five streams, five different pictures
+    views[-1].screenshot("queue_explorer_idle_session")
     assert all(view.errors == [] for view in views)
+
+
+def test_benchmark_run_streams_points_and_stops(dashboards_url, open_page):
+    view = open_page()
+    page = view.page
+    page.goto(dashboards_url + "benchmarks")
+    page.get_by_text("No results yet").wait_for(timeout=TIMEOUT_MS)
+    set_number(page, "Steps per run", 20)
+    set_number(page, "Repeats (median)", 1)
+    page.get_by_role("button", name="Run benchmark").click()
+    # points arrive one by one while the page stays live
+    page.get_by_text(re.compile(r"Measuring .* 1 of \d+ done")).wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text("1 point plotted").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="■ Stop").click()
+    page.get_by_text(re.compile(r"Stopped after \d+ of \d+ points")).wait_for(timeout=TIMEOUT_MS)
+    done, total = map(int, re.search(r"Stopped after (\d+) of (\d+)", page_text(page)).groups())
+    assert 1 <= done < total
+    page.wait_for_timeout(2000)
+    assert f"{done} point" in page_text(page)  # nothing measured after Stop
+    view.screenshot("benchmarks_stopped")
+    assert view.errors == []
 
 
 def test_benchmarks_page_loads_a_saved_run(dashboards_url, open_page, tmp_path):

@@ -39,6 +39,9 @@ def test_saved_json_is_tabulated_and_plotted_beside_adseq():
     assert fifo.dimension_values(1).tolist() == [10.0, 40.0]
     assert "5 points plotted (1 failed in adseq 0.9.4)" in page._status.object
     hv.render(plot, backend="bokeh")
+    again = BenchmarksPage()
+    assert again.load_json(page.json_text())  # a saved page loads back to the same figures
+    assert again.frame().equals(page.frame())
 
 
 @pytest.mark.parametrize(

@@ -118,4 +118,5 @@ def test_importing_the_library_loads_neither_panel_nor_holoviews():
         "bad = [m for m in ('panel', 'holoviews', 'bokeh', 'ipywidgets') if m in sys.modules];"
         "assert not bad, bad"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
