@@ -201,9 +201,14 @@ def raster(
     return points.opts(size=2, color="black", marker="dash", angle=90, xlim=xlim, ylim=ylim, **opts)
 
 
-def voltage_traces(t_ms: np.ndarray, v: np.ndarray, neurons: Sequence[int]) -> hv.Overlay:
-    """Membrane potential of ``neurons`` (columns of ``v``, shape ``(T, n)``) against time."""
-    series = {f"neuron {i}": np.asarray(v)[:, i] for i in neurons}
+def voltage_traces(
+    t_ms: np.ndarray, v: np.ndarray, neurons: Sequence[int] | None = None
+) -> hv.Overlay:
+    """Membrane potential against time (ms): one curve per column of ``v`` ``(T, k)``, labelled
+    with ``neurons`` (the neuron index of each column; default ``0 .. k-1``)."""
+    v = np.asarray(v).reshape(len(t_ms), -1)
+    neurons = range(v.shape[1]) if neurons is None else neurons
+    series = {f"neuron {i}": v[:, column] for column, i in enumerate(neurons)}
     return curves(t_ms, series, "time (ms)", "membrane potential", "Voltage traces")
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import panel as pn
 
 from .benchmarks import BenchmarksPage
+from .network_explorer import NetworkExplorer
 from .queue_explorer import QueueExplorer
 
 __all__ = ["App", "APPS", "page", "index_page", "routes"]
@@ -28,6 +29,13 @@ class App:
 
 
 APPS: tuple[App, ...] = (
+    App(
+        "network_explorer",
+        "Network explorer",
+        "A recurrent LIF network with delayed synapses: raster, voltages, population rate, "
+        "queue occupancy and drops, time per step and memory, for any queue kind.",
+        NetworkExplorer,
+    ),
     App(
         "queue_explorer",
         "Queue explorer",

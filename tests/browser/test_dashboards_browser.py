@@ -200,3 +200,47 @@ def test_benchmarks_page_loads_a_saved_run(dashboards_url, open_page, tmp_path):
     page.get_by_text("2.5").first.wait_for(timeout=TIMEOUT_MS)  # the speedup column
     view.screenshot("benchmarks")
     assert view.errors == []
+
+
+RASTER = """() => {
+  const out = [];
+  for (const doc of Bokeh.documents) {
+    for (const model of doc.all_models) {
+      const data = model.data;
+      if (data && data.neuron !== undefined && data.time !== undefined) {
+        out.push(data.neuron.length + ":" + Array.from(data.neuron).slice(0, 2000).join(","));
+      }
+    }
+  }
+  return out.sort().join("|");
+}"""
+
+
+def test_network_explorer_reruns_when_the_queue_kind_changes(dashboards_url, open_page):
+    view = open_page()
+    page = view.page
+    page.goto(dashboards_url + "network_explorer")
+    page.get_by_text("No run yet").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text(re.compile(r"spikes from 100 neurons over 100\.0 ms")).wait_for(
+        timeout=TIMEOUT_MS
+    )
+    first = page.evaluate(RASTER)
+    assert first
+    view.screenshot("network_explorer")
+
+    page.locator(".bk-input-group", has_text="Queue kind").locator("select").select_option(
+        "do_nothing"
+    )
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_function(f"() => ({RASTER})() !== {json.dumps(first)}", timeout=TIMEOUT_MS)
+    page.get_by_text(re.compile(r"Synapse queues \(DoNothing\)|spikes from 100")).first.wait_for()
+    view.screenshot("network_explorer_do_nothing")
+
+    page.locator(".bk-input-group", has_text="Queue kind").locator("select").select_option(
+        "bit_array32"
+    )
+    set_number(page, "Max delay (ms)", 4)  # 40 steps of 0.1 ms: beyond BitArray32's 31
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.locator(".alert-danger", has_text="max_delay_steps").wait_for(timeout=TIMEOUT_MS)
+    assert view.errors == []

@@ -81,8 +81,9 @@ def test_population_rate_is_spikes_per_neuron_per_second():
 def test_traces_and_training_curves_keep_their_columns():
     t = np.arange(5) * 0.1
     v = np.arange(15.0).reshape(5, 3)
-    traces = plotting.voltage_traces(t, v, neurons=[0, 2])
-    np.testing.assert_array_equal(layer(traces, "neuron 2").dimension_values(1), v[:, 2])
+    traces = plotting.voltage_traces(t, v, neurons=[4, 7, 9])  # recorded columns, labelled
+    np.testing.assert_array_equal(layer(traces, "neuron 9").dimension_values(1), v[:, 2])
+    assert len(plotting.voltage_traces(t, v)) == 4  # neurons 0..2 and the empty base layer
     delays = plotting.delay_trajectories(
         np.arange(4), np.array([[1, 2], [1.5, 2.5], [2, 3], [2, 3]])
     )
