@@ -52,6 +52,12 @@ def never(dtype: Any) -> Any:
     return INT_NEVER if jnp.issubdtype(dtype, jnp.integer) else FLOAT_NEVER
 
 
+def vacated(dtype: Any) -> Any:
+    """Marker of a delivered slot in the ordered kinds (SortedArray, heaps): earlier than any
+    event, so a row stays sorted and a heap stays a heap without moving anything on ``pop``."""
+    return jnp.iinfo(dtype).min if jnp.issubdtype(dtype, jnp.integer) else -FLOAT_NEVER
+
+
 def key_dtype(grad: bool) -> Any:
     return jnp.float32 if grad else jnp.int32
 
@@ -292,41 +298,37 @@ def count_drop(dropped: jax.Array, lost: jax.Array) -> jax.Array:
     return dropped + lost.astype(jnp.int32)
 
 
-def pop_due(arrival: jax.Array, step: Any, per_slot: bool = False) -> tuple[jax.Array, jax.Array]:
-    """Deliver every due event wherever it sits: ``(remaining arrivals, hit)``."""
-    due = is_due(arrival, as_step(step))
-    return jnp.where(due, never(arrival.dtype), arrival), delivered(arrival, due, per_slot)
+def pop_due(
+    arrival: jax.Array, step: Any, per_slot: bool = False, vacated: Any = None
+) -> tuple[jax.Array, jax.Array]:
+    """Deliver every due event wherever it sits: ``(remaining arrivals, hit)``.
 
-
-def shift_left(buffer: jax.Array, count: jax.Array) -> jax.Array:
-    """``buffer[..., i + count]`` (last axis), the empty sentinel past the end."""
-    length, fill = buffer.shape[-1], never(buffer.dtype)
-    if length > ONE_HOT_LIMIT:
-        index = jnp.arange(length) + count[..., None]
-        return jnp.take_along_axis(buffer, index, axis=-1, mode="fill", fill_value=fill)
-    columns = []
-    for column in range(length):
-        value = jnp.where(count > length - 1 - column, fill, buffer[..., column])
-        for shift in range(1, length - column):
-            value = jnp.where(count == shift, buffer[..., column + shift], value)
-        columns.append(value)
-    return jnp.stack(columns, axis=-1)
-
-
-def pop_prefix(arrival: jax.Array, step: Any) -> tuple[jax.Array, jax.Array]:
-    """Deliver the due events at the front of an ordered buffer: ``(remaining, hit)``.
-
-    Only the leading run of due events leaves, so an event out of order (a FIFORing fed
-    decreasing arrivals) waits behind the one before it instead of being lost.
+    Delivered slots take the value ``vacated`` (default: empty); slots already holding it are
+    not events.
     """
     due = is_due(arrival, as_step(step))
-    leading = [due[..., 0]]
-    for column in range(1, arrival.shape[-1]):
-        leading.append(leading[-1] & due[..., column])
-    leading = jnp.stack(leading, axis=-1)
-    return shift_left(arrival, sum_last(leading, jnp.int32)), delivered(arrival, leading)
+    if vacated is None:
+        vacated = never(arrival.dtype)
+    else:
+        due = due & (arrival != vacated)
+    return jnp.where(due, vacated, arrival), delivered(arrival, due, per_slot)
+
+
+def first_empty(buffer: jax.Array) -> jax.Array:
+    """Index of the first empty slot of each row (last axis), ``k`` where the row is full."""
+    length, empty = buffer.shape[-1], never(buffer.dtype)
+    if length > ONE_HOT_LIMIT:
+        vacant = buffer == empty
+        return jnp.where(jnp.any(vacant, axis=-1), jnp.argmax(vacant, axis=-1), length).astype(
+            jnp.int32
+        )
+    first = jnp.full(buffer.shape[:-1], length, jnp.int32)
+    for slot in reversed(range(length)):
+        first = jnp.where(buffer[..., slot] == empty, slot, first)
+    return first
 
 
 def count_pending(arrival: jax.Array) -> jax.Array:
-    """Events held per queue (non-empty slots of the last axis)."""
-    return sum_last(arrival != never(arrival.dtype), jnp.int32)
+    """Events held per queue (slots of the last axis neither empty nor vacated)."""
+    real = (arrival != never(arrival.dtype)) & (arrival != vacated(arrival.dtype))
+    return sum_last(real, jnp.int32)

@@ -1,4 +1,4 @@
-"""FIFORing[k]: k events in arrival order (assumes non-decreasing arrival steps per queue)."""
+"""FIFORing[k]: k events for one delay per queue (arrivals in order), the cheapest bounded kind."""
 
 from __future__ import annotations
 
@@ -8,28 +8,28 @@ import jax
 import jax.numpy as jnp
 
 from .array_queue import ArrayQueue
-from .base import as_arrival, pop_prefix, queue_dataclass, write
+from .base import as_arrival, first_empty, pop_due, queue_dataclass, write
 
 __all__ = ["FIFORing"]
 
 
 @queue_dataclass
 class FIFORing(ArrayQueue):
-    """First in, first out. Right for one delay per queue, where arrivals come in order.
-
-    The events are kept front-aligned; ``enqueue`` appends (a full queue drops the new event),
-    ``pop`` removes the leading due events. An out-of-order event is never lost: it is delivered
-    when the events before it have left.
+    """k slots: ``enqueue`` fills the first free slot (a full queue drops the new event),
+    ``pop`` delivers every due event. Within its contract (non-decreasing arrivals, as with one
+    delay per queue) events leave first in, first out, and the kind costs O(k) elementwise work
+    per step. Arrivals out of order are still delivered at their step, never lost.
     """
 
     def enqueue(self, arrival_step: Any, when: Any = True) -> FIFORing:
         when = jnp.asarray(when, bool)
-        size = self.pending
-        full = size == self.capacity
+        slot = first_empty(self.arrival_step)
         arrival = as_arrival(arrival_step, self.arrival_step.dtype)
-        position = jnp.where(when, size, self.capacity)
-        return self._kept(write(self.arrival_step, position, arrival), when & full)
+        position = jnp.where(when, slot, self.capacity)
+        return self._kept(
+            write(self.arrival_step, position, arrival), when & (slot == self.capacity)
+        )
 
     def pop(self, step: Any) -> tuple[FIFORing, jax.Array]:
-        remaining, hit = pop_prefix(self.arrival_step, step)
+        remaining, hit = pop_due(self.arrival_step, step)
         return self._kept(remaining), hit
