@@ -61,9 +61,10 @@ Delays: concrete delays outside ``[0, max_delay_ms]`` raise ``ValueError``; trac
 training) are clamped into that range and the number of clamped synapses is reported in
 ``SimResult.clamped_delays``, so a queue never wraps around.
 
-Sharding (many devices): synapse arrays are ``(n_pre, n_post)``; split them, and the queues of
-``per_synapse``, along the post axis (``n_post``); neuron state ``(n,)`` and the spike history
-``(history, n_pre)`` are small and can be replicated.
+Sharding (many devices): synapse arrays are ``(n_pre, n_post)``; place weights, delays, masks
+and (``per_synapse``) the queue state with ``NamedSharding(mesh, P(None, "post"))`` on a mesh
+with ``AxisType.Auto`` and call the jitted ``simulate``: the raster is unchanged
+(tests/test_network_sharding.py). Neuron state ``(n,)`` and the spike history are small.
 """
 
 from __future__ import annotations
