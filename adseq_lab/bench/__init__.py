@@ -8,6 +8,7 @@ import importlib
 WORKLOADS: tuple[tuple[str, str, str], ...] = (
     ("queues", "adseq_lab.bench.queues", "queue throughput: N vmapped queues, Poisson 100 Hz"),
     ("rsnn", "adseq_lab.bench.rsnn", "recurrent SNN: forward, jacfwd, grad per queue kind"),
+    ("sharding", "adseq_lab.bench.sharding", "one network split across 1-4 devices"),
 )
 
 
