@@ -298,10 +298,13 @@ def _short(error: Exception) -> str:
 def _describe(row: dict[str, Any]) -> str:
     head = f"{row['api']:>8} {row['arrangement']:>11} {row['kind']:>16} n={row['n']:<5} "
     head += f"{row['mode']:>7} "
-    if "us_per_step" in row:
-        mem = row.get(f"grad_peak_mb_at_{row['steps']}") or row.get("peak_mb")
-        return head + f"{row['us_per_step']:9.1f} us/step  peak {mem or 0:8.1f} MB"
-    return head + row.get("error", "")
+    if "us_per_step" not in row:
+        return head + row.get("error", "")
+    text = head + f"{row['us_per_step']:9.1f} us/step  peak {row.get('peak_mb') or 0:8.1f} MB"
+    at = [key for key in row if key.startswith("grad_peak_mb_at_")]
+    if at:
+        text += f"  ({at[0][len('grad_peak_mb_at_') :]} steps: {row[at[0]] or 0:.1f} MB)"
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -371,6 +374,7 @@ def run(args: argparse.Namespace) -> int:
             "dt_ms": DT_MS,
             "steps": args.steps,
             "memory_steps": args.memory_steps,
+            "load_average": os.getloadavg(),
             "results": rows,
             "summary": summary,
         },
