@@ -28,6 +28,16 @@ PLOTTED_ARRIVALS = """() => {
   return out.sort().join("|");
 }"""
 
+TITLES = """() => {
+  const out = [];
+  for (const doc of Bokeh.documents) {
+    for (const model of doc.all_models) {
+      if (typeof model.text === "string") out.push(model.text);
+    }
+  }
+  return out.join("\\n");
+}"""
+
 PLOT_TITLES = """() => {
   const out = [];
   for (const doc of Bokeh.documents) {
@@ -110,7 +120,9 @@ def test_queue_explorer_runs_replots_refuses_and_animates(dashboards_url, open_p
 
     choose_kind(page, "binary_heap")
     run_and_wait(page, "through 4 kind(s)")
-    page.wait_for_function(f"() => ({PLOTTED_ARRIVALS})() !== {json.dumps(first)}")
+    page.wait_for_function(
+        f"() => ({PLOTTED_ARRIVALS})() !== {json.dumps(first)}", timeout=TIMEOUT_MS
+    )
     titles = page.evaluate(PLOT_TITLES)
     assert any(t.startswith("BinaryHeap[3]") for t in titles), titles
 
@@ -234,7 +246,10 @@ def test_network_explorer_reruns_when_the_queue_kind_changes(dashboards_url, ope
     )
     page.get_by_role("button", name="Run", exact=True).click()
     page.wait_for_function(f"() => ({RASTER})() !== {json.dumps(first)}", timeout=TIMEOUT_MS)
-    page.get_by_text(re.compile(r"Synapse queues \(DoNothing\)|spikes from 100")).first.wait_for()
+    page.get_by_text(re.compile(r"spikes from 100 neurons over 100\.0 ms")).wait_for(
+        timeout=TIMEOUT_MS
+    )  # the whole run, not only its first chunks
+    assert "Synapse queues (DoNothing)" in page.evaluate(TITLES)
     view.screenshot("network_explorer_do_nothing")
 
     page.locator(".bk-input-group", has_text="Queue kind").locator("select").select_option(
