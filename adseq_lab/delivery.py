@@ -11,7 +11,13 @@ detail that decides delivery:
   zero delay arrives in the step the spike was detected (the seed's order);
 - each arrival at synapse ``(i, j)`` adds ``weight[i, j]`` to the current of target ``j``; its
   tangent is ``weight * arrival_dot / tau_syn`` (:func:`adseq_lab.spikes.synaptic_jump`, the
-  arrival-time tangent in ms) plus ``weight_dot``.
+  arrival-time tangent in ms) plus ``weight_dot``;
+- that tangent is the derivative of the current *after* the arrival; moving the jump itself by
+  ``arrival_dot`` also removes the charge ``weight * arrival_dot`` the target would have
+  integrated in between. :attr:`Arrival.charge` (value 0) carries that tangent,
+  ``-sum_i weight_ij arrival_dot_ij``, for the network to add to the voltage, so that voltages
+  and spike times have the exact derivative with respect to delays and presynaptic spike times
+  (an exponential current is discontinuous at arrival; the double exponential is not).
 
 :class:`SynapseQueues` (arrangement ``"per_synapse"``) keeps one event queue per synapse, any
 kind from :mod:`adseq_lab.queues`: state ``n_pre * n_post * capacity``.
@@ -49,11 +55,14 @@ class Arrival:
     """One step's deliveries: ``current`` (float32 ``(n_post,)``, the jump of each target's
     synaptic current, ``sum_i weight_ij * hit_ij``, with the tangent of
     :func:`adseq_lab.spikes.synaptic_jump`), ``pending`` (int32, events still in flight after the
-    step, all synapses together) and ``dropped`` (int32, events lost in this step)."""
+    step, all synapses together), ``dropped`` (int32, events lost in this step) and ``charge``
+    (float32 ``(n_post,)``, value 0, tangent ``-sum_i weight_ij arrival_dot_ij``: the charge
+    moved by shifting the arrivals, to be added to the voltage)."""
 
     current: jax.Array
     pending: jax.Array
     dropped: jax.Array
+    charge: jax.Array
 
 
 @jax.tree_util.register_dataclass
@@ -95,6 +104,22 @@ class Projection:
     @property
     def shape(self) -> tuple[int, int]:
         return self.weight.shape
+
+
+@jax.custom_jvp
+def _charge_shift(hit: jax.Array, weight: jax.Array) -> jax.Array:
+    """``(n_post,)`` zeros whose tangent is ``-sum_i weight_ij hit_dot_ij`` (see the module doc).
+
+    The value is computed from ``hit`` (times 0) rather than as a constant, so ``vmap`` batches
+    it like its tangent."""
+    return 0.0 * jnp.sum(weight * hit, axis=0)
+
+
+@_charge_shift.defjvp
+def _charge_shift_jvp(primals, tangents):
+    hit, weight = primals
+    hit_dot, _ = tangents
+    return _charge_shift(hit, weight), -jnp.sum(weight * hit_dot, axis=0)
 
 
 def _masked(due: jax.Array, mask: jax.Array | None) -> jax.Array:
@@ -145,7 +170,12 @@ class SynapseQueues:
         queue, hit = queue.pop(now)
         dropped_total = _total(queue.dropped)
         current = jnp.sum(synapses.weight * synaptic_jump(hit, tau_syn_ms), axis=0)
-        arrivals = Arrival(current, _total(queue.pending), dropped_total - self.dropped_total)
+        arrivals = Arrival(
+            current,
+            _total(queue.pending),
+            dropped_total - self.dropped_total,
+            _charge_shift(hit, synapses.weight),
+        )
         return SynapseQueues(queue, dropped_total), arrivals
 
 
@@ -175,7 +205,7 @@ class SpikeHistory:
         history = jnp.where(spiked[None, :], pushed, self.spike_step)
         now = now.astype(jnp.float32)
         age = jax.lax.stop_gradient(now - history)
-        current = _history_current(
+        current, charge = _history_current(
             synapses.weight, history, synapses.delay_steps, age, synapses.mask, tau_syn_ms
         )
 
@@ -185,7 +215,7 @@ class SpikeHistory:
         pending = jnp.sum(synapses.later[rows[None, :], slot_age])
         evicted_age = jnp.clip(jax.lax.stop_gradient(now - oldest) - 1, 0, last).astype(jnp.int32)
         lost = jnp.sum(jnp.where(spiked, synapses.later[rows, evicted_age], 0.0))
-        arrivals = Arrival(current, pending.astype(jnp.int32), lost.astype(jnp.int32))
+        arrivals = Arrival(current, pending.astype(jnp.int32), lost.astype(jnp.int32), charge)
         return SpikeHistory(history), arrivals
 
 
@@ -197,13 +227,14 @@ def _due(delay_steps: jax.Array, age: jax.Array, mask: jax.Array | None) -> list
 
 @jax.custom_jvp
 def _history_current(weight, history, delay_steps, age, mask, tau_syn_ms):
-    """``sum_i weight_ij * [a spike of i arrives at j now]``, ``(n_post,)``.
+    """``(current, charge)``, ``(n_post,)`` each: ``sum_i weight_ij * [a spike of i arrives at
+    j now]`` and zeros carrying the charge-shift tangent (:attr:`Arrival.charge`).
 
     One fused pass of ``K`` compares per synapse; a synapse gets at most one arrival per step
     (its history holds distinct spike steps), so the sum is exactly ``weight`` or 0.
     """
-    total = sum(jnp.where(due, weight, 0.0) for due in _due(delay_steps, age, mask))
-    return jnp.sum(total, axis=0)
+    total = jnp.sum(sum(jnp.where(due, weight, 0.0) for due in _due(delay_steps, age, mask)), 0)
+    return total, 0.0 * total
 
 
 @_history_current.defjvp
@@ -212,10 +243,13 @@ def _history_current_jvp(primals, tangents):
     weight_dot, history_dot, delay_dot = tangents[:3]
     arrival_dot = [history_dot[slot][:, None] + delay_dot for slot in range(history.shape[0])]
     dues = _due(delay_steps, age, mask)
-    total = sum(jnp.where(due, weight, 0.0) for due in dues)
+    total = jnp.sum(sum(jnp.where(due, weight, 0.0) for due in dues), axis=0)
     slope = weight / tau_syn_ms
     total_dot = sum(
         jnp.where(due, weight_dot + slope * dot, 0.0)
         for due, dot in zip(dues, arrival_dot, strict=True)
     )
-    return jnp.sum(total, axis=0), jnp.sum(total_dot, axis=0)
+    charge_dot = -sum(
+        jnp.where(due, weight * dot, 0.0) for due, dot in zip(dues, arrival_dot, strict=True)
+    )
+    return (total, 0.0 * total), (jnp.sum(total_dot, axis=0), jnp.sum(charge_dot, axis=0))

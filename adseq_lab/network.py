@@ -41,7 +41,10 @@ Update order of step ``k`` (time ``t_k = k * dt_ms``; mirrored in the Brian2 agr
    does; the tangent of an arrival is spike-time tangent + delay tangent, in ms), and every
    arrival due at ``k`` is delivered;
 4. ``I_{k+1} = exp(-dt/tau_syn) I_k + sum_i w_ij hit_ij`` (each hit with the jump tangent of
-   :func:`adseq_lab.spikes.synaptic_jump`).
+   :func:`adseq_lab.spikes.synaptic_jump`); ``v_{k+1}`` gets the tangent of the charge the
+   moved arrivals shift, ``-sum_i w_ij arrival_dot_ij`` (divided by ``C`` for AdEx; value 0,
+   see :class:`adseq_lab.delivery.Arrival`), so voltages and spike times have exact
+   derivatives with respect to delays and presynaptic spike times.
 
 A delay of ``d`` steps therefore moves the postsynaptic current at the end of step ``k + d`` and
 the voltage from step ``k + d + 1`` on. The postsynaptic current is kept per neuron (all synapses
@@ -512,6 +515,7 @@ def simulate(
             no_input = jnp.zeros(net.n_inputs, jnp.float32)
             sources["inputs"] = (no_input, no_input > 0)
         delivered, input_current = {}, jnp.zeros_like(state.current)
+        charge = jnp.zeros_like(state.current)
         pending = dropped = jnp.zeros((), jnp.int32)
         for part, projection in synapses.items():
             pre_step, pre_spiked = sources[part]
@@ -519,11 +523,14 @@ def simulate(
                 pre_step, pre_spiked, projection, state.step, params.tau_syn_ms
             )
             input_current = input_current + arrival.current
+            charge = charge + arrival.charge
             pending, dropped = pending + arrival.pending, dropped + arrival.dropped
 
+        if net.neuron == "adex":
+            charge = charge / params.adex.C
         new_state = NetworkState(
             step=state.step + 1,
-            v=vnext,
+            v=vnext + charge,
             w=w,
             current=alpha * state.current + input_current,
             first_spike_ms=first,
