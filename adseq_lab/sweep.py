@@ -25,10 +25,11 @@ results (``spikes``, ``mean_rate_hz``, ``active_fraction``, ``first_spike_ms_mea
 ran it), the only columns that differ between a local and a Dask run of the same grid.
 
 >>> from adseq_lab import sweep
->>> points = sweep.grid(queue=["ring", "fifo_ring"], n_neurons=8, steps=50, repeats=0)
+>>> kinds = ["ring", "fifo_ring"]
+>>> points = sweep.grid(queue=kinds, n_neurons=10, steps=120, current=0.3, repeats=0)
 >>> table = sweep.sweep(points, progress=False)
->>> len(table), table["raster_sha1"].nunique()  # lossless kinds: identical rasters
-(2, 1)
+>>> table["spikes"].tolist(), table["raster_sha1"].nunique()  # lossless kinds: same raster
+([25, 25], 1)
 """
 
 from __future__ import annotations
@@ -336,21 +337,17 @@ def run_point(point: Mapping[str, Any], metrics: Metrics | None = None) -> dict[
 
 
 def _worker_version() -> str:
-    from importlib.metadata import version
+    from . import __version__
 
-    return version("adseq-lab")
+    return __version__
 
 
 def _client(scheduler: str | Client) -> tuple[Client, bool]:
+    """The client to use and whether it is ours to close."""
     from distributed import Client
 
     if isinstance(scheduler, Client):
         return scheduler, False
-    if not isinstance(scheduler, str) or "://" not in scheduler:
-        raise ValueError(
-            f"scheduler must be an address such as tcp://127.0.0.1:8786 or a distributed.Client, "
-            f"got {scheduler!r}"
-        )
     return Client(scheduler, timeout="30s"), True
 
 
@@ -374,13 +371,27 @@ def iter_sweep(
 
     ``scheduler``: ``None`` runs the points here one after another; an address
     (``tcp://host:port``) or a ``distributed.Client`` submits each point as a task with
-    ``retries`` (a task that raises is retried; one lost with its worker is rescheduled by Dask).
-    Stopping the iteration cancels what is still queued. Points that still fail are collected and
-    raised together as :class:`SweepError` once every other row has been yielded.
+    ``retries`` (a task that raises is retried; a task lost with its worker is rescheduled by
+    Dask, up to ``distributed.scheduler.allowed-failures`` times). Stopping the iteration cancels
+    what is still queued. Points that still fail are collected and raised together as
+    :class:`SweepError` once every other row has been yielded. Bad points and arguments raise
+    ``ValueError`` here, before anything runs.
     """
     points = [complete(p) for p in points]
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
+    if scheduler is not None and not (isinstance(scheduler, str) and "://" in scheduler):
+        from distributed import Client
+
+        if not isinstance(scheduler, Client):
+            raise ValueError(
+                "scheduler must be an address such as tcp://127.0.0.1:8786 or a "
+                f"distributed.Client, got {scheduler!r}"
+            )
+    return _rows(points, scheduler, retries, metrics, progress)
+
+
+def _rows(points, scheduler, retries, metrics, progress) -> Iterator[dict[str, Scalar]]:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(points), desc="sweep", unit="run", disable=not progress)
@@ -423,11 +434,13 @@ def _iter_dask(points, scheduler, retries, metrics, bar, failures) -> Iterator[d
             futures[future.key] = (future, point)
         for future in as_completed([f for f, _ in futures.values()]):
             point = futures.pop(future.key)[1]
-            if future.status == "error":
+            if future.status == "finished":
+                yield future.result()
+            elif future.status == "error":
                 error = future.exception()
                 failures.append((point, f"{type(error).__name__}: {error}"))
             else:
-                yield future.result()
+                failures.append((point, f"task {future.status}"))
             future.release()
             bar.update()
     finally:
@@ -468,7 +481,8 @@ def sweep(
     """Run every point (see :func:`iter_sweep`) and return the table in grid order.
 
     ``on_row(row)`` is called with each row as it arrives (e.g. to update a plot or append to a
-    file); with Dask the rows arrive in completion order.
+    file); with Dask the rows arrive in completion order. On :class:`SweepError` the finished rows
+    have all been passed to ``on_row``.
     """
     points = list(points)
     rows = []

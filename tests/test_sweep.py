@@ -99,7 +99,7 @@ def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="retries must be an integer >= 0"):
         list(sweep.iter_sweep([SMALL], retries=-1))
     with pytest.raises(ValueError, match="scheduler must be an address"):
-        list(sweep.iter_sweep([SMALL], scheduler="localhost"))
+        sweep.iter_sweep([SMALL], scheduler="localhost")
     with pytest.raises(ValueError, match="out must end in"):
         RowStore("results.xlsx")
     assert cli.main(["sweep", "--set", "colour=red", "--out", "x.csv"]) == 2

@@ -162,6 +162,21 @@ def test_cli_sweep_on_cluster_equals_local(cluster, local_table, tmp_path):
     pd.testing.assert_frame_equal(comparable(table), local_table)
 
 
+def test_sweep_api_with_a_client_equals_local(cluster, local_table, tmp_path):
+    from distributed import Client
+
+    points = sweep.grid(**GRID, repeats=REPEATS)[:3]
+    arrived = []
+    with Client(cluster.address, timeout="60s") as client:
+        table = sweep.sweep(points, scheduler=client, progress=False, on_row=arrived.append)
+        assert client.status == "running"  # a client passed in stays open
+    assert sorted(row["seed"] for row in arrived) == [0, 1, 2]
+    assert list(table["seed"]) == [0, 1, 2]  # grid order, whatever the completion order
+    RowStore(tmp_path / "api.csv").write(table)  # the same CSV round trip as the local table
+    expected = local_table.iloc[:3].reset_index(drop=True)
+    pd.testing.assert_frame_equal(comparable(pd.read_csv(tmp_path / "api.csv")), expected)
+
+
 def test_killed_worker_loses_no_row(cluster, local_table, tmp_path):
     """Runs last in this module: it kills one of the two workers."""
     assert all(worker.poll() is None for worker in cluster.workers)
