@@ -7,15 +7,17 @@ from __future__ import annotations
 import argparse
 import doctest
 import hashlib
+import importlib.util
 import json
 
 import jax
 import numpy as np
-import pandas as pd
 import pytest
 
-from adseq_lab import cli, network, sweep, sweep_cli
-from adseq_lab.sweep_store import RowStore
+pd = pytest.importorskip("pandas")  # the [dask] or [lab] extra
+
+from adseq_lab import cli, network, sweep, sweep_cli  # noqa: E402
+from adseq_lab.sweep_store import RowStore  # noqa: E402
 
 SMALL = dict(n_neurons=10, steps=120, repeats=0)
 
@@ -148,7 +150,13 @@ def run_cli(*argv: str) -> int:
     return cli.main(["sweep", "--no-progress", "--repeats", "0", "--steps", "120", *argv])
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+NO_PYARROW = importlib.util.find_spec("pyarrow") is None
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    [".csv", pytest.param(".parquet", marks=pytest.mark.skipif(NO_PYARROW, reason="pyarrow"))],
+)
 def test_cli_writes_one_row_per_point_and_resumes(tmp_path, capsys, suffix):
     out = tmp_path / f"results{suffix}"
     read = pd.read_csv if suffix == ".csv" else pd.read_parquet

@@ -14,11 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from adseq_lab import sweep
-from adseq_lab.sweep_store import RowStore
+pytest.importorskip("distributed")  # the [dask] extra
+pd = pytest.importorskip("pandas")
+
+from adseq_lab import sweep  # noqa: E402
+from adseq_lab.sweep_store import RowStore  # noqa: E402
 
 DASK = str(Path(sys.executable).with_name("dask"))
 # 6 points, one network shape per queue kind; repeats make each task last long enough to kill a
