@@ -11,6 +11,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("bench", "adseq_lab.bench", "benchmarks: queue throughput, recurrent network, lossy queues"),
     ("serve", "adseq_lab.serve", "dashboards in the browser on http://127.0.0.1:5006"),
     ("sweep", "adseq_lab.sweep_cli", "parameter sweeps, local or on Dask, to CSV/Parquet"),
+    ("notebooks", "adseq_lab.notebooks", "execute the tutorial notebooks with papermill"),
 )
 
 
