@@ -12,6 +12,7 @@ from collections.abc import Callable
 import panel as pn
 
 from .benchmarks import BenchmarksPage
+from .learning_studio import LearningStudio
 from .network_explorer import NetworkExplorer
 from .queue_explorer import QueueExplorer
 
@@ -35,6 +36,13 @@ APPS: tuple[App, ...] = (
         "A recurrent LIF network with delayed synapses: raster, voltages, population rate, "
         "queue occupancy and drops, time per step and memory, for any queue kind.",
         NetworkExplorer,
+    ),
+    App(
+        "learning_studio",
+        "Delay-learning studio",
+        "Train synaptic delays on a task, forward or reverse mode; watch the loss, each delay "
+        "and the gradients live; stop early, save and load the state.",
+        LearningStudio,
     ),
     App(
         "queue_explorer",
