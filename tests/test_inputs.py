@@ -82,7 +82,7 @@ def test_delays_are_clipped_and_weights_scaled():
         connectivity.draw_weights(jax.random.key(2), (2, 2), 1.0, "cauchy")
 
 
-@pytest.mark.parametrize("name", ["network", "inputs", "connectivity"])
+@pytest.mark.parametrize("name", ["network", "inputs", "connectivity", "xla_options"])
 def test_docstring_examples(name):
     import doctest
     import importlib

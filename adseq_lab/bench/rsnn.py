@@ -19,7 +19,11 @@ Losses: seed loops, the sum of SuperSpike outputs (the original's; the forward r
 voltages (exact spike-time gradients; its forward row counts spikes). ``peak_mb`` is XLA's
 estimate for the compiled program; ``grad_peak_mb_at`` compiles (never runs) the reverse-mode
 program at ``--memory-steps`` (default 10,000) steps. The full-length timing run is
-``adseq-lab bench rsnn --steps 10000``.
+``adseq-lab bench rsnn --steps 10000``; n = 300 and 1000: ``--sizes 100,300,1000``.
+
+Every implementation in a run is compiled with the same XLA flags: by default
+:data:`adseq_lab.xla_options.CPU_XLA_FLAG` (YNN fusions off, which speeds adseq-lab's loops up
+and leaves adseq 0.9.4's unchanged); ``--xla-defaults`` keeps XLA's defaults.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .. import network, queues
+from .. import network, queues, xla_options
 from ..inputs import Drive, constant_current
 from ..neurons import lif_step
 from . import measure
@@ -265,16 +269,21 @@ def rows_for(
     try:
         kind = None if arrangement == "per_neuron" else _kind_for(api, name, capacity)
         if api == "network":
-            programs = network_programs(n, args.steps, arrangement, kind, args.history)
-            memory_programs = network_programs(
-                n, args.memory_steps, arrangement, kind, args.history
-            )
+
+            def build(steps):
+                return network_programs(n, steps, arrangement, kind, args.history)
         else:
             library = _seed_library(api)
-            programs = seed_programs(library, kind, n, args.steps)
-            memory_programs = seed_programs(library, kind, n, args.memory_steps)
+
+            def build(steps):
+                return seed_programs(library, kind, n, steps)
+
+        programs = build(args.steps)
     except Exception as error:  # an API or kind that cannot run this workload: record why
-        return [{**base, "mode": mode, "error": _short(error)} for mode in args.modes]
+        rows = [{**base, "mode": mode, "error": _short(error)} for mode in args.modes]
+        for row in rows:
+            print(_describe(row), flush=True)
+        return rows
     rows = []
     for mode in args.modes:
         row = {**base, "mode": mode}
@@ -283,7 +292,9 @@ def rows_for(
             if mode == "forward" and "value" in row:
                 row["spikes"] = int(row["value"])
             if mode == "grad" and args.memory_steps:
-                row[f"grad_peak_mb_at_{args.memory_steps}"] = peak_only(*memory_programs["grad"])
+                row[f"grad_peak_mb_at_{args.memory_steps}"] = peak_only(
+                    *build(args.memory_steps)["grad"]
+                )
         except Exception as error:
             row["error"] = _short(error)
         rows.append(row)
@@ -330,10 +341,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="steps of the compile-only reverse-mode memory estimate (0: skip)",
     )
     parser.add_argument("--no-adseq", action="store_true", help="skip adseq 0.9.4")
+    parser.add_argument(
+        "--xla-defaults",
+        action="store_true",
+        help=f"keep XLA's default CPU fusions (default: add {xla_options.CPU_XLA_FLAG})",
+    )
     parser.add_argument("--out", default=str(measure.DEFAULT_DIR / "rsnn.json"))
 
 
+def use_fast_cpu_flags() -> str:
+    """Add :data:`~adseq_lab.xla_options.CPU_XLA_FLAG` to ``XLA_FLAGS`` (before JAX starts its
+    backend; afterwards a warning says it cannot apply). Returns the flags in force."""
+    from jax._src import xla_bridge
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "ynn_fusion_type" not in flags:
+        if xla_bridge.backends_are_initialized():
+            print("warning: JAX already started; XLA_FLAGS unchanged", flush=True)
+            return flags
+        flags = f"{flags} {xla_options.CPU_XLA_FLAG}".strip()
+        os.environ["XLA_FLAGS"] = flags
+    return flags
+
+
 def run(args: argparse.Namespace) -> int:
+    xla_flags = os.environ.get("XLA_FLAGS", "") if args.xla_defaults else use_fast_cpu_flags()
+    print(f"XLA_FLAGS={xla_flags!r}", flush=True)
     args.modes = [m for m in args.modes.split(",") if m]
     unknown = [m for m in args.modes if m not in MODES]
     if unknown:
@@ -375,6 +408,7 @@ def run(args: argparse.Namespace) -> int:
             "steps": args.steps,
             "memory_steps": args.memory_steps,
             "load_average": os.getloadavg(),
+            "xla_flags": xla_flags,
             "results": rows,
             "summary": summary,
         },
