@@ -8,7 +8,9 @@ import importlib
 WORKLOADS: tuple[tuple[str, str, str], ...] = (
     ("queues", "adseq_lab.bench.queues", "queue throughput: N vmapped queues, Poisson 100 Hz"),
     ("rsnn", "adseq_lab.bench.rsnn", "recurrent SNN: forward, jacfwd, grad per queue kind"),
+    ("lossy", "adseq_lab.bench.lossy", "lossy queues: Yin-Yang accuracy against capacity"),
     ("sharding", "adseq_lab.bench.sharding", "one network split across 1-4 devices"),
+    ("bridges", "adseq_lab.bench.bridges", "training step of the jaxley and flax bridges"),
 )
 
 
