@@ -18,12 +18,15 @@
 
 ``ms_step`` is the median wall time of one training step (compiled; compile time reported
 apart), ``us_sim_step`` the same per simulated time step. adseq 0.9.4's Jaxley bridge turns on
-float64 for the whole process when imported, so only its Flax bridge is compared here.
+float64 for the whole process when imported, so only its Flax bridge is compared here. Every
+program is compiled with the same XLA flags, by default with
+:data:`adseq_lab.xla_options.CPU_XLA_FLAG` (as ``bench rsnn``; ``--xla-defaults`` keeps XLA's).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +37,7 @@ import numpy as np
 import optax
 
 from . import measure
+from .rsnn import use_fast_cpu_flags
 
 MODES = ("jacfwd", "grad")
 JAXLEY_DT_MS = 0.025
@@ -235,10 +239,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hidden", type=int, default=30, help="hidden neurons (flax)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per point")
     parser.add_argument("--no-adseq", action="store_true", help="skip adseq 0.9.4")
+    parser.add_argument(
+        "--xla-defaults", action="store_true", help="keep XLA's default CPU fusions"
+    )
     parser.add_argument("--out", default=str(measure.DEFAULT_DIR / "bridges.json"))
 
 
 def run(args: argparse.Namespace) -> int:
+    xla_flags = os.environ.get("XLA_FLAGS", "") if args.xla_defaults else use_fast_cpu_flags()
+    print(f"XLA_FLAGS={xla_flags!r}", flush=True)
     args.modes = [m for m in args.modes.split(",") if m]
     parts = [p for p in args.parts.split(",") if p]
     unknown = [m for m in args.modes if m not in MODES] + [
@@ -266,6 +275,8 @@ def run(args: argparse.Namespace) -> int:
             "flax_dt_ms": FLAX_DT_MS,
             "batch": args.batch,
             "hidden": args.hidden,
+            "load_average": os.getloadavg(),
+            "xla_flags": xla_flags,
             "results": rows,
         },
     )
