@@ -22,7 +22,10 @@ from adseq_lab.implementations import BitArray32, Ring, SingleSpike  # noqa: E40
 
 DT = 0.025
 
-pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.PerformanceWarning")
+pytestmark = [  # jaxley's own pandas usage
+    pytest.mark.filterwarnings("ignore::pandas.errors.PerformanceWarning"),
+    pytest.mark.filterwarnings("ignore:The 'lsuffix' and 'rsuffix' keywords"),
+]
 
 
 def hh_cell():
@@ -176,63 +179,76 @@ def reference_current(v_pre, vthres, delay_ms, weight, kind, tau1=0.5, tau2=2.0)
     return np.array(out), dropped
 
 
-SYNAPSES = {
-    # name: (queue options, delay ms, reference kind)
-    "Zero": (dict(max_delay_ms=5.0), 0.0, "fifo"),
-    "Fifo": (dict(max_delay_ms=15.0), 14.9, "fifo"),
-    "Single": (dict(queue=SingleSpike, max_delay_ms=15.0), 14.9, "single"),
-    "Clamp": (dict(queue=Ring, max_delay_ms=0.5, dt_ms=DT), 0.5, "fifo"),
+SYNAPSE_TYPES = {
+    "Fifo": dict(max_delay_ms=15.0),
+    "Single": dict(queue=SingleSpike, max_delay_ms=15.0),
+    "Clamp": dict(queue=Ring, max_delay_ms=0.5, dt_ms=DT),
 }
-CLAMPED_DELAY_MS = 3.0  # given to "Clamp" while traced: clamped to its max_delay_ms of 0.5
+EDGES = [
+    # (synapse type, delay ms, reference kind): one post cell each
+    ("Fifo", 0.0, "fifo"),  # the shortest delay
+    ("Fifo", 14.9, "fifo"),  # the same type, its own delay, several spikes in flight
+    ("Single", 14.9, "single"),
+    ("Clamp", 0.5, "fifo"),  # given 3 ms while traced: clamped to its max_delay_ms
+]
+CLAMPED_DELAY_MS = 3.0
 
 
 @pytest.fixture(scope="module")
 def multi_spike_run():
-    """A repetitively firing HH cell driving one post cell per synapse kind, plus a control
-    cell without input; delays of the "Clamp" synapse passed traced, beyond its maximum."""
+    """A repetitively firing HH cell driving one post cell per edge, plus a control cell
+    without input (the last); the "Clamp" delay passed traced, beyond its maximum."""
     t_max, vthres = 30.0, 0.0
-    net = jx.Network([hh_cell() for _ in range(len(SYNAPSES) + 2)])
-    for index, (name, (options, delay, _)) in enumerate(SYNAPSES.items()):
+    n_cells = len(EDGES) + 2
+    net = jx.Network([hh_cell() for _ in range(n_cells)])
+    types = {name: DelaySynapse(name, vthres=vthres, **o) for name, o in SYNAPSE_TYPES.items()}
+    for index, (name, _, _) in enumerate(EDGES):
         jx.connect(
-            net.cell(0).branch(0).loc(0.0),
-            net.cell(index + 1).branch(0).loc(0.0),
-            DelaySynapse(name, vthres=vthres, **options),
+            net.cell(0).branch(0).loc(0.0), net.cell(index + 1).branch(0).loc(0.0), types[name]
         )
-        net.set(f"{name}_delay", delay)
-        net.set(f"{name}_weight", 0.02)
+    for index, (name, delay, _) in enumerate(EDGES):
+        net.select(edges=[index]).set(f"{name}_delay", delay)
+        net.select(edges=[index]).set(f"{name}_weight", 0.02)
     net.set("v", -65.0)
     net.init_states(delta_t=DT)
     net.cell(0).branch(0).comp(0).stimulate(
         jx.step_current(i_delay=1.0, i_dur=25.0, i_amp=0.02, delta_t=DT, t_max=t_max),
         verbose=False,
     )
-    for index in range(len(SYNAPSES) + 2):
+    for index in range(n_cells):
         net.cell(index).branch(0).comp(0).record("v", verbose=False)
-    for index, name in enumerate(SYNAPSES):
+    for index, (name, _, _) in enumerate(EDGES):  # recorded after the voltages
         net.select(edges=[index]).record(f"i_{name}", verbose=False)
     net.select(edges=[3]).make_trainable("Clamp_delay", verbose=False)
     run = jax.jit(lambda params: jx.integrate(net, params=params, delta_t=DT, return_states=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         recordings, states = run([{"Clamp_delay": jnp.array([CLAMPED_DELAY_MS])}])
-    return net, np.asarray(recordings), states
+    recordings = np.asarray(recordings)
+    voltages, currents = recordings[:n_cells], recordings[n_cells:]
+    return net, voltages, currents, states
+
+
+def _edge_delay(name, delay):
+    return min(delay, SYNAPSE_TYPES[name]["max_delay_ms"])
 
 
 def test_current_matches_reference_for_each_queue_kind(multi_spike_run):
-    _, recordings, states = multi_spike_run
-    n = len(SYNAPSES)
-    v_pre = recordings[0]
+    _, voltages, currents, states = multi_spike_run
+    v_pre = voltages[0]
     assert len(spike_samples(v_pre, 0.0)) == 3  # spikes at about 2, 12.7 and 22.8 ms
-    for index, (name, (options, delay, kind)) in enumerate(SYNAPSES.items()):
-        delay = min(delay, options["max_delay_ms"])
-        expected, dropped = reference_current(v_pre, 0.0, delay, 0.02, kind)
-        np.testing.assert_allclose(recordings[n + 2 + index], expected, atol=1e-6, rtol=1e-4)
-        assert float(states[f"{name}_queue_dropped"][0]) == dropped
+    dropped = {name: [] for name in SYNAPSE_TYPES}
+    for index, (name, delay, kind) in enumerate(EDGES):
+        expected, lost = reference_current(v_pre, 0.0, _edge_delay(name, delay), 0.02, kind)
+        np.testing.assert_allclose(currents[index], expected, atol=1e-6, rtol=1e-4)
+        dropped[name].append(lost)
+    for name, lost in dropped.items():
+        np.testing.assert_array_equal(states[f"{name}_queue_dropped"], lost)
     # each spike came before the previous one arrived: FIFORing delivered them all, SingleSpike
     # replaced the pending spike twice and delivered none within the 30 ms
-    assert float(states["Fifo_queue_dropped"][0]) == 0
-    assert float(states["Single_queue_dropped"][0]) == 2
-    assert not np.any(recordings[n + 2 + list(SYNAPSES).index("Single")])
+    np.testing.assert_array_equal(states["Fifo_queue_dropped"], [0, 0])
+    np.testing.assert_array_equal(states["Single_queue_dropped"], [2])
+    assert not np.any(currents[2])
 
 
 def test_delay_boundaries(multi_spike_run):
@@ -240,20 +256,17 @@ def test_delay_boundaries(multi_spike_run):
     step k and, being a difference of exponentials, is first nonzero (and first moves the
     postsynaptic voltage) at index k + 2; each delay step adds one. A traced delay above
     max_delay_ms is clamped to it and every spike sent with it is counted."""
-    _, recordings, states = multi_spike_run
-    n = len(SYNAPSES)
-    first_spike = spike_samples(recordings[0], 0.0)[0]
-    control = recordings[n + 1]
-    for index, (name, (options, delay, _)) in enumerate(SYNAPSES.items()):
+    _, voltages, currents, states = multi_spike_run
+    first_spike = spike_samples(voltages[0], 0.0)[0]
+    control = voltages[-1]
+    for index, (name, delay, _) in enumerate(EDGES):
         if name == "Single":  # delivered nothing (see above)
             continue
-        delay_steps = round(min(delay, options["max_delay_ms"]) / DT)
-        current = recordings[n + 2 + index]
-        assert int(np.argmax(current != 0)) == first_spike + delay_steps + 2
-        moved = np.nonzero(recordings[index + 1] != control)[0]
-        assert int(moved[0]) == first_spike + delay_steps + 2
-    assert float(states["Clamp_clamped"][0]) == 3  # all three spikes, clamped to 0.5 ms
-    assert float(states["Fifo_clamped"][0]) == 0
+        expected = first_spike + round(_edge_delay(name, delay) / DT) + 2
+        assert int(np.argmax(currents[index] != 0)) == expected
+        assert int(np.nonzero(voltages[index + 1] != control)[0][0]) == expected
+    np.testing.assert_array_equal(states["Clamp_clamped"], [3])  # all three spikes
+    np.testing.assert_array_equal(states["Fifo_clamped"], [0, 0])
 
 
 def test_concrete_delay_beyond_max_and_bad_settings_raise(multi_spike_run):
@@ -287,3 +300,34 @@ def test_names_and_states_follow_jaxley_conventions():
     ]
     renamed = synapse.change_name("Other")
     assert all(key.startswith("Other_") for key in renamed.synapse_states)
+
+
+def test_synapse_step_under_float64_keeps_dtypes_and_tangents():
+    """jaxley users often enable float64 (adseq 0.9.4's bridge forced it for the whole process):
+    the queue stays float32 inside, states keep jaxley's dtype, and a spike sent with delay 0
+    jumps both currents with tangent 1 / tau per ms of delay, in both modes."""
+    synapse = DelaySynapse(vthres=0.0)
+    with jax.enable_x64(True):
+        states = {k: jnp.full(2, v, jnp.float64) for k, v in synapse.synapse_states.items()}
+        states["DelaySynapse_step"] = jnp.full(2, 5.0)
+        states["DelaySynapse_vprev"] = jnp.array([-1.0, 1.0])  # the first synapse crosses
+        params = {k: jnp.full(2, v, jnp.float64) for k, v in synapse.synapse_params.items()}
+
+        def currents(delay):
+            new = synapse.update_states(
+                states,
+                DT,
+                jnp.array([1.0, 2.0]),
+                jnp.zeros(2),
+                {**params, "DelaySynapse_delay": delay},
+            )
+            return jnp.stack([new["DelaySynapse_isyn1"], new["DelaySynapse_isyn2"]])
+
+        out, forward, reverse = jax.jit(
+            lambda d: (currents(d), jax.jacfwd(currents)(d), jax.jacrev(currents)(d))
+        )(jnp.zeros(2))
+        assert out.dtype == jnp.float64
+        np.testing.assert_array_equal(out, [[1.0, 0.0], [1.0, 0.0]])
+        np.testing.assert_allclose(forward, reverse)
+        np.testing.assert_allclose(forward[:, 0, 0], [1 / 0.5, 1 / 2.0])
+        assert not np.any(forward[:, 1])

@@ -19,15 +19,17 @@ then ``compute_current`` on the updated states, then solves for ``v_{k+1}``; nei
 told the time. So:
 
 - the synapse keeps the previous presynaptic voltage (state ``_vprev``) and counts steps
-  (state ``_step``);
+  (state ``_step``, one clock shared by all synapses of the type);
 - a spike is the first sample at or above ``vthres``: ``v_{k-1} < vthres <= v_k`` is a spike at
   ``t_k = k dt`` (its tangent is the threshold-crossing time's,
   :func:`adseq_lab.spikes.crossing`, so delay, weight and upstream gradients reach it);
-- it arrives at step ``k + round(delay / dt)``; its current enters that step's voltage solve,
-  so the postsynaptic voltage first moves at recording index ``k + round(delay / dt) + 1``.
-  With delay 0 that is one step after the presynaptic sample that crossed: jaxley couples
-  synapses explicitly (currents from the states before the solve), so no synapse can act within
-  the step in which its spike is seen. Every delay adds exactly its steps to that minimum.
+- it arrives at step ``a = k + round(delay / dt)``, where both exponentials jump by 1: the
+  current of step ``a`` (their difference) is still 0 and rises from step ``a + 1``; jaxley uses
+  the current of step ``j`` for ``v_{j+1}`` and records it at index ``j + 1``. So the recorded
+  current (``i_<name>``) and the postsynaptic voltage first change at index
+  ``k + round(delay / dt) + 2``; every step of delay adds one. Delay 0 is the minimum: a spike
+  is known only from the sample that crossed, so no synapse acts within the step in which its
+  spike is seen.
 
 Limitations forced by jaxley's synapse API (tested at their boundaries):
 
@@ -221,7 +223,8 @@ class DelaySynapse(Synapse):
                 f"got values in [{known.min()}, {known.max()}]"
             )
         inside = (delay >= 0) & (delay <= self.max_delay_ms)
-        return jnp.clip(delay, 0.0, self.max_delay_ms), ~inside
+        limit = jnp.where(delay > self.max_delay_ms, self.max_delay_ms, 0.0)
+        return jnp.where(inside, delay, limit), ~inside  # derivative 1 up to the bounds
 
     def _time_constants(self, params: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
         prefix = self._name
@@ -259,7 +262,7 @@ class DelaySynapse(Synapse):
         )
         spiked = spiked & (step > 0)
         queue = self._queue(states, n).enqueue(time_to_step(spike_ms + delay, dt), when=spiked)
-        queue, hit = queue.pop(step.astype(jnp.int32))
+        queue, hit = queue.pop(step[0].astype(jnp.int32))  # one clock for all synapses
         isyn1 = jnp.exp(-dt / tau1) * states[f"{prefix}_isyn1"] + _jump(hit, tau1)
         isyn2 = jnp.exp(-dt / tau2) * states[f"{prefix}_isyn2"] + _jump(hit, tau2)
         return {
