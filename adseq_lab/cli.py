@@ -12,6 +12,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("serve", "adseq_lab.serve", "dashboards in the browser on http://127.0.0.1:5006"),
     ("sweep", "adseq_lab.sweep_cli", "parameter sweeps, local or on Dask, to CSV/Parquet"),
     ("notebooks", "adseq_lab.notebooks", "execute the tutorial notebooks with papermill"),
+    ("yinyang", "adseq_lab.tasks.yinyang_cli", "train Yin-Yang with learned delays (TTFS)"),
 )
 
 

@@ -1,0 +1,186 @@
+"""Delay recovery: a student layer learns the hidden per-synapse delays of a teacher layer.
+
+A teacher feedforward layer (``n_inputs x n_outputs`` LIF synapses, weights known to both, delays
+hidden, drawn uniformly in ``delay_range_ms``) turns random input spike trains (``trials``
+independent Poisson trains at ``rate_hz``) into output spike trains. A student with the same
+weights starts from one common delay and learns its delays (bounded onto ``[0, max_delay_ms]``)
+by reverse mode so that its outputs reproduce the teacher's. What the student compares
+(``observe``):
+
+- ``"spikes"``: the output spike trains, each filtered with an alpha kernel
+  ``(t / tau) exp(1 - t / tau)`` (continuous at the spike, so its derivative with respect to a
+  spike time is exact); loss = mean squared difference of the filtered trains;
+- ``"voltage"``: the membrane potentials, mean squared difference (spikes included, since the
+  voltage resets).
+
+Delays are applied in whole steps (``round(delay / dt)``), so the student can at best land in
+the teacher's step: the error is reported against the hidden delays in ms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import network
+from ..inputs import Drive, poisson_spikes
+from ..train.bounded import bounded_delay, raw_delay
+from ..train.gradients import Mode
+from ..train.loop import Callback, fit
+from .feedforward import parse_queue
+
+__all__ = ["DelayRecoveryResult", "delay_recovery", "alpha_filtered"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DelayRecoveryResult:
+    """``hidden_ms`` and ``learned_ms`` ``(n_inputs, n_outputs)``; ``max_error_ms``,
+    ``mean_error_ms`` (absolute, over synapses); ``within`` (fraction of synapses within
+    ``tolerance_ms``); ``initial_mean_error_ms``; ``losses`` per step; ``output_spikes`` (the
+    teacher's, all trials); ``steps``."""
+
+    hidden_ms: np.ndarray
+    learned_ms: np.ndarray
+    max_error_ms: float
+    mean_error_ms: float
+    within: float
+    tolerance_ms: float
+    initial_mean_error_ms: float
+    losses: np.ndarray
+    output_spikes: int
+    steps: int
+
+
+def alpha_filtered(
+    spike_ms: jax.Array, dt_ms: float, tau_ms: float, every: int = 1, max_spikes: int = 64
+) -> jax.Array:
+    """Spike trains ``(T, n)`` (times in ms, -1 where silent) filtered with the alpha kernel
+    ``(u / tau) exp(1 - u / tau)`` (``u`` the time since each spike), sampled at the start of
+    every ``every``-th step: ``(ceil(T / every), n)``. Differentiable in the spike times.
+
+    Only the first ``max_spikes`` spikes of each train count (the trains are compacted by
+    sorting first, so the cost is ``samples x max_spikes x n``, not ``samples x T x n``)."""
+    times = jnp.sort(jnp.where(spike_ms >= 0, spike_ms, jnp.inf), axis=0)[:max_spikes]
+    t = jnp.arange(0, spike_ms.shape[0], every, dtype=jnp.float32) * dt_ms
+    since = t[:, None, None] - times[None, :, :]
+    after = jnp.isfinite(times)[None] & (since > 0)
+    x = jnp.where(after, since / tau_ms, 0.0)
+    return jnp.sum(jnp.where(after, x * jnp.exp(1.0 - x), 0.0), axis=1)
+
+
+def delay_recovery(
+    *,
+    n_inputs: int = 20,
+    n_outputs: int = 20,
+    trials: int = 16,
+    rate_hz: float = 100.0,
+    duration_ms: float = 25.0,
+    dt_ms: float = 0.05,
+    delay_range_ms: tuple[float, float] = (0.5, 4.5),
+    max_delay_ms: float = 5.0,
+    initial_delay_ms: float = 2.5,
+    weight_mean: float = 0.5,
+    weight_std: float = 0.2,
+    tau_syn_ms: float = 1.0,
+    tau_mem_ms: float = 2.0,
+    observe: Literal["spikes", "voltage"] = "spikes",
+    kernel_ms: float = 1.0,
+    sample_every: int = 2,
+    steps: int = 300,
+    learning_rate: float = 0.05,
+    optimizer: optax.GradientTransformation | None = None,
+    mode: Mode = "reverse",
+    queue: str = "history:4",
+    tolerance_ms: float = 0.1,
+    seed: int = 0,
+    callback: Callback | None = None,
+    every: int = 1,
+) -> DelayRecoveryResult:
+    """Run the task (see the module doc); every random draw comes from ``seed``.
+    ``optimizer`` defaults to ``optax.adam(learning_rate)``; ``mode``: ``"reverse"`` (right for
+    the ``n_inputs * n_outputs`` delays) or ``"forward"``; ``callback(step, loss, raw_delays,
+    grads)`` every ``every`` steps (``False`` stops), delays ``bounded_delay(raw_delays,
+    max_delay_ms)``."""
+    low, high = delay_range_ms
+    if not 0 <= low < high <= max_delay_ms:
+        raise ValueError(
+            f"delay_range_ms must satisfy 0 <= low < high <= max_delay_ms ({max_delay_ms}), "
+            f"got {delay_range_ms}"
+        )
+    if observe not in ("spikes", "voltage"):
+        raise ValueError(f"observe must be 'spikes' or 'voltage', got {observe!r}")
+    arrangement, kind, history = parse_queue(queue)
+    n_steps = int(round(duration_ms / dt_ms))
+    net = network.Network(
+        n_neurons=n_outputs,
+        n_inputs=n_inputs,
+        recurrent=False,
+        dt_ms=dt_ms,
+        max_delay_ms=max_delay_ms,
+        arrangement=arrangement,
+        queue=kind,
+        history=history,
+        record_voltage=None if observe == "voltage" else (),
+        checkpoint=None,
+    ).validate()
+    k_weight, k_delay, k_input = jax.random.split(jax.random.key(seed), 3)
+    shape = (n_inputs, n_outputs)
+    weight = weight_mean + weight_std * jax.random.normal(k_weight, shape)
+    hidden = jax.random.uniform(k_delay, shape, minval=low, maxval=high)
+    spikes_in = jax.vmap(lambda k: poisson_spikes(k, rate_hz, n_steps, n_inputs, dt_ms))(
+        jax.random.split(k_input, trials)
+    )
+
+    def observed(delays, spikes):
+        params = network.NetworkParams(
+            input_weight=weight,
+            input_delay_ms=delays,
+            tau_syn_ms=jnp.float32(tau_syn_ms),
+            tau_mem_ms=jnp.float32(tau_mem_ms),
+            vthres=jnp.float32(1.0),
+        )
+        result = network.simulate(net, params, Drive(spikes_ms=spikes))
+        if observe == "voltage":
+            return result.voltage, result.spikes
+        return alpha_filtered(result.spike_ms, dt_ms, kernel_ms, sample_every), result.spikes
+
+    targets, teacher_spikes = jax.jit(jax.vmap(observed, in_axes=(None, 0)))(hidden, spikes_in)
+
+    def loss(raw, example):
+        spikes, target = example
+        trace, _ = observed(bounded_delay(raw, max_delay_ms), spikes)
+        return jnp.mean((trace - target) ** 2)
+
+    raw = raw_delay(jnp.full(shape, initial_delay_ms, jnp.float32), max_delay_ms)
+    batch = (spikes_in, targets)
+    result = fit(
+        loss,
+        raw,
+        steps=steps,
+        optimizer=optimizer or optax.adam(learning_rate),
+        batches=lambda step: batch,
+        per_example=True,
+        mode=mode,
+        callback=callback,
+        every=every,
+    )
+    learned = np.asarray(bounded_delay(result.params, max_delay_ms))
+    hidden_np = np.asarray(hidden)
+    error = np.abs(learned - hidden_np)
+    return DelayRecoveryResult(
+        hidden_ms=hidden_np,
+        learned_ms=learned,
+        max_error_ms=float(error.max()),
+        mean_error_ms=float(error.mean()),
+        within=float(np.mean(error <= tolerance_ms)),
+        tolerance_ms=float(tolerance_ms),
+        initial_mean_error_ms=float(np.abs(initial_delay_ms - hidden_np).mean()),
+        losses=result.losses,
+        output_spikes=int(np.sum(np.asarray(teacher_spikes))),
+        steps=result.step,
+    )

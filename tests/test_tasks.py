@@ -1,0 +1,193 @@
+"""Learning tasks, fast versions: spike timing, delay recovery, the layered network and its
+time-to-first-spike readout."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from adseq_lab import network
+from adseq_lab.tasks.delay_recovery import alpha_filtered, delay_recovery
+from adseq_lab.tasks.feedforward import Feedforward, LayerParams, parse_queue
+from adseq_lab.tasks.spike_timing import spike_timing
+from adseq_lab.tasks.ttfs import first_spike_times
+from adseq_lab.train import raw_delay, value_and_grad
+
+
+def test_spike_timing_reaches_the_target_within_one_step():
+    calls = []
+    result = spike_timing(
+        target_ms=4.0, steps=120, callback=lambda *a: calls.append(a[0]), every=30
+    )
+    assert calls == [30, 60, 90, 120]
+    assert result.initial_first_spike_ms >= 0 and abs(result.initial_first_spike_ms - 4.0) > 0.5
+    assert result.reached and abs(result.error_ms) <= result.dt_ms + 1e-6
+    assert result.losses[-1] < 0.01 * result.losses[0]
+    assert np.all((result.delays_ms >= 0) & (result.delays_ms <= 6.0))
+
+
+def test_spike_timing_in_reverse_mode_with_a_queue_per_synapse():
+    result = spike_timing(target_ms=4.0, steps=120, mode="reverse", queue="fifo_ring:1")
+    assert result.reached
+
+
+def test_spike_timing_rejects_an_unreachable_window():
+    with pytest.raises(ValueError, match="target_ms"):
+        spike_timing(target_ms=20.0, duration_ms=12.0)
+
+
+def test_delay_recovery_tiny_loss_falls_and_errors_shrink():
+    result = delay_recovery(
+        n_inputs=4, n_outputs=3, trials=4, duration_ms=15.0, dt_ms=0.1, steps=40, seed=1
+    )
+    assert result.hidden_ms.shape == result.learned_ms.shape == (4, 3)
+    assert result.output_spikes > 0
+    assert np.all(np.isfinite(result.losses))
+    assert result.losses[-5:].mean() < 0.5 * result.losses[:5].mean()
+    assert result.mean_error_ms < result.initial_mean_error_ms
+    assert np.all((result.learned_ms >= 0) & (result.learned_ms <= 5.0))
+
+
+def test_delay_recovery_rejects_a_range_beyond_the_queue():
+    with pytest.raises(ValueError, match="delay_range_ms"):
+        delay_recovery(delay_range_ms=(0.5, 6.0), max_delay_ms=5.0)
+
+
+def test_alpha_filter_is_the_kernel_and_its_gradient_matches_finite_differences():
+    dt, tau = 0.05, 0.5
+    spikes = jnp.full((120, 2), -1.0).at[10, 0].set(0.51).at[40, 0].set(2.02).at[30, 1].set(1.52)
+    trace = np.asarray(alpha_filtered(spikes, dt, tau))
+    t = np.arange(120) * dt
+    u = t - 0.51
+    expected = np.where(u > 0, (u / tau) * np.exp(1 - u / tau), 0.0)
+    u = t - 2.02
+    expected = expected + np.where(u > 0, (u / tau) * np.exp(1 - u / tau), 0.0)
+    np.testing.assert_allclose(trace[:, 0], expected, rtol=1e-4, atol=1e-6)
+    weights = jnp.linspace(-1.0, 2.0, 120)[:, None]
+
+    def loss(s):
+        return jnp.sum(alpha_filtered(s, dt, tau) * weights)
+
+    grad = jax.grad(loss)(spikes)
+    h = 1e-3
+    for index in [(10, 0), (40, 0), (30, 1)]:
+        finite = (loss(spikes.at[index].add(h)) - loss(spikes.at[index].add(-h))) / (2 * h)
+        assert float(grad[index]) == pytest.approx(float(finite), rel=0.02)
+    assert (
+        float(
+            jnp.abs(grad).sum() - jnp.abs(grad[jnp.array([10, 40, 30]), jnp.array([0, 0, 1])]).sum()
+        )
+        == 0
+    )
+    subsampled = alpha_filtered(spikes, dt, tau, every=4)
+    np.testing.assert_allclose(np.asarray(subsampled), trace[::4], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [("history:3", ("per_neuron", None, 3)), ("ring", ("per_synapse", "Ring", 1))],
+)
+def test_parse_queue(spec, expected):
+    arrangement, queue, history = parse_queue(spec)
+    assert arrangement == expected[0] and history == expected[2]
+    assert (queue is None) if expected[1] is None else queue.__name__ == expected[1]
+    assert parse_queue("fifo_ring:2")[1].__name__ == "FIFORing[2]"
+
+
+@pytest.mark.parametrize("spec", ["history", "history:0", "fifo_ring", "ring:x", "nope:2"])
+def test_parse_queue_rejects_bad_specs(spec):
+    with pytest.raises(ValueError):
+        parse_queue(spec)
+
+
+def test_feedforward_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="sizes"):
+        Feedforward(sizes=(3,))
+    with pytest.raises(ValueError, match="tau_syn_ms"):
+        Feedforward(sizes=(3, 2), tau_syn_ms=0.0)
+
+
+def small_model(queue="history:2"):
+    model = Feedforward(sizes=(3, 6, 2), dt_ms=0.05, max_delay_ms=1.5, queue=queue)
+    params = model.init(jax.random.key(3), (1.2, 0.8), (0.5, 0.3), (0.5, 0.3), 0.2)
+    spikes = (
+        jnp.full((120, 3), -1.0)
+        .at[jnp.array([4, 10, 16]), jnp.arange(3)]
+        .set(jnp.array([0.2, 0.5, 0.8]))
+    )
+    return model, params, spikes
+
+
+def test_feedforward_delays_stay_bounded_and_layers_chain():
+    model, params, spikes = small_model()
+    for delay in model.delays(params):
+        assert float(delay.min()) >= 0 and float(delay.max()) <= 1.5
+    results = model.simulate(params, spikes)
+    assert [r.spikes.shape for r in results] == [(120, 6), (120, 2)]
+    assert results[0].voltage.shape == (120, 0) and results[1].voltage.shape == (120, 2)
+    assert int(results[0].spikes.sum()) > 0 and int(results[1].spikes.sum()) > 0
+
+
+def test_feedforward_gradients_forward_equal_reverse_through_two_layers():
+    model, params, spikes = small_model()
+
+    def loss(p):
+        result = model.simulate(p, spikes)[-1]
+        times, _ = first_spike_times(result, dt_ms=0.05, vthres=1.0, t_max_ms=6.0, slope_ms=2.0)
+        return jnp.sum(times * jnp.array([1.0, -0.5]))
+
+    tangent = jax.tree.map(lambda x: jax.random.normal(jax.random.key(9), x.shape), params)
+    _, forward = jax.jit(lambda p, t: jax.jvp(loss, (p,), (t,)))(params, tangent)
+    grad = jax.jit(jax.grad(loss))(params)
+    reverse = sum(
+        jnp.vdot(g, t)
+        for g, t in zip(jax.tree.leaves(grad), jax.tree.leaves(tangent), strict=False)
+    )
+    assert np.isfinite(float(forward)) and float(forward) != 0
+    assert float(forward) == pytest.approx(float(reverse), rel=1e-4)
+    assert float(jnp.abs(grad[0].raw_delay).sum()) > 0  # delay gradients reach the first layer
+
+
+def test_first_spike_times_interpolates_and_ranks_silent_neurons():
+    """Two ramps crossing threshold inside the same step are ordered by interpolation; silent
+    neurons sit above t_max, the one closer to threshold first."""
+    steps, dt = 20, 0.1
+    slopes = jnp.array([0.07, 0.06, 0.04, 0.02])  # per step; cross at 14.3, 16.7 steps; silent
+    voltage = jnp.arange(steps)[:, None] * slopes[None, :]
+    spikes = (voltage[:-1] < 1) & (voltage[1:] >= 1)
+    spikes = jnp.concatenate([spikes, jnp.zeros((1, 4), bool)])
+    first = jnp.where(spikes.any(0), jnp.argmax(spikes, 0) * dt, -1.0)
+    result = network.SimResult(
+        spikes=spikes,
+        spike_ms=jnp.where(spikes, jnp.arange(steps)[:, None] * dt, -1.0),
+        voltage=voltage,
+        current=jnp.zeros_like(voltage),
+        pending=jnp.zeros(steps, jnp.int32),
+        dropped=jnp.zeros(steps, jnp.int32),
+        first_spike_ms=first,
+        clamped_delays=jnp.int32(0),
+        state=None,
+    )
+    times, spiked = first_spike_times(result, dt_ms=dt, vthres=1.0, t_max_ms=2.0, slope_ms=1.0)
+    times = np.asarray(times)
+    assert list(np.asarray(spiked)) == [True, True, False, False]
+    np.testing.assert_allclose(times[:2], [dt / 0.07, dt / 0.06], rtol=1e-4)
+    assert 2.0 < times[2] < times[3]
+    with pytest.raises(ValueError, match="record_voltage"):
+        first_spike_times(
+            result.__class__(**{**result.__dict__, "voltage": voltage[:, :1]}),
+            dt_ms=dt,
+            vthres=1.0,
+            t_max_ms=2.0,
+            slope_ms=1.0,
+        )
+
+
+def test_layer_params_are_a_pytree_for_optax():
+    params = [LayerParams(jnp.ones((2, 3)), raw_delay(jnp.full((2, 3), 0.5), 1.0))]
+    grads, _ = jax.tree.flatten(jax.tree.map(lambda x: 2 * x, params))
+    assert len(grads) == 2
+    (value, _), grad = value_and_grad(lambda p: jnp.sum(p[0].weight ** 2))(params)
+    assert float(value) == 6.0 and grad[0].weight.shape == (2, 3)
