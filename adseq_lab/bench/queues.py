@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ..queues import get
+from ..queues import get, info
 from . import measure
 
 LAM = 400
@@ -33,19 +33,6 @@ KINDS: tuple[tuple[str, int | None], ...] = (
     ("bit_array32", None),
 )
 """The kinds and capacities of the seed's benchmark list."""
-
-ADSEQ_NAMES = {
-    "do_nothing": "DoNothing",
-    "single_spike": "SingleSpike",
-    "single_spike_keep": "SingleSpikeKeep",
-    "ring": "Ring",
-    "fifo_ring": "FIFORing",
-    "lossy_ring": "LossyRing",
-    "sorted_array": "SortedArray",
-    "binary_heap": "BinaryHeap",
-    "bgpq1": "BGPQ1",
-    "bit_array32": "BitArray32",
-}
 
 
 def _label(kind: str, capacity: int | None) -> str:
@@ -69,7 +56,7 @@ def _ours(kind: str, capacity: int | None, n: int):
 def _adseq(kind: str, capacity: int | None, n: int):
     from adseq import implementations as original
 
-    kind_type = getattr(original, ADSEQ_NAMES[kind])
+    kind_type = getattr(original, info(kind).kind.__name__)  # same class names
     if capacity is not None:
         kind_type = kind_type.sized(capacity)
     queue = jax.vmap(lambda _: kind_type.init(DELAY))(jnp.zeros(n))

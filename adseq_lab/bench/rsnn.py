@@ -50,18 +50,6 @@ MAX_DELAY_MS = 7.0
 CURRENT_UNTIL_MS = 2.0
 
 SEED_KINDS = "do_nothing,ring,single_spike,single_spike_keep,fifo_ring:4,sorted_array:4"
-ADSEQ_NAMES = {
-    "do_nothing": "DoNothing",
-    "single_spike": "SingleSpike",
-    "single_spike_keep": "SingleSpikeKeep",
-    "ring": "Ring",
-    "fifo_ring": "FIFORing",
-    "lossy_ring": "LossyRing",
-    "sorted_array": "SortedArray",
-    "binary_heap": "BinaryHeap",
-    "bgpq1": "BGPQ1",
-    "bit_array32": "BitArray32",
-}
 MODES = ("forward", "jacfwd", "grad")
 
 
@@ -245,7 +233,7 @@ def _kind_for(api: str, name: str, capacity: int | None) -> Any:
     if api == "adseq":
         from adseq import implementations as original
 
-        kind = getattr(original, ADSEQ_NAMES[name])
+        kind = getattr(original, queues.info(name).kind.__name__)  # same class names
         return kind.sized(capacity) if capacity is not None else kind
     return queues.get(name, capacity)
 
