@@ -87,17 +87,20 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def strip_execution_metadata(path: Path) -> None:
-    """Remove papermill's per-run metadata (timings, status) from the notebook at ``path``, so a
-    re-executed notebook only differs where its outputs do."""
+def strip_execution_metadata(path: Path, destination: Path | None = None) -> None:
+    """Write the notebook at ``path`` to ``destination`` (default: back to ``path``) without its
+    per-run metadata: papermill's timings and status, and the saved state of ipywidgets (large,
+    and a widget needs a live kernel anyway), so a re-executed notebook only differs where its
+    outputs do."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
-    nbformat.write(nb, path)
+    nbformat.write(nb, path if destination is None else destination)
 
 
 def _failure(notebook: Path, error: Exception) -> str:
@@ -148,8 +151,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         timings[notebook.name] = round(time.perf_counter() - start, 1)
         if args.store:
-            strip_execution_metadata(target)
-            notebook.write_bytes(target.read_bytes())
+            strip_execution_metadata(target, notebook)
     bar.close()
     (args.output / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     width = max(map(len, timings))
