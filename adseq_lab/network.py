@@ -64,6 +64,23 @@ Delays: concrete delays outside ``[0, max_delay_ms]`` raise ``ValueError``; trac
 training) are clamped into that range and the number of clamped synapses is reported in
 ``SimResult.clamped_delays``, so a queue never wraps around.
 
+Recipes:
+
+- *Learn delays of a feedforward layer*: ``build_network(key, n_out, n_inputs=n_in,
+  recurrent=False, ...)``; ``loss(params)`` of ``simulate(...).first_spike_ms`` (time to first
+  spike, -1 where none) or of ``spike_ms``; ``jax.grad(loss)(params).input_delay_ms``. Keep
+  delays inside ``[0, max_delay_ms]`` with a bounded map (e.g. a sigmoid onto the range).
+- *Batches* (seeds, inputs, parameters): ``jax.vmap(network.simulate)(nets, params, drives)``
+  with ``nets, params = jax.vmap(lambda k: build_network(k, ..., max_delay_ms=...))(keys)``, or
+  ``jax.vmap(simulate, in_axes=(None, None, 0))`` over drives only.
+- *Long runs in pieces* (progress bars, Stop buttons): pass ``state=previous.state`` and the
+  next slice of the drive; the pieces join into the same run.
+- *Per-step statistics*: ``spikes.sum(1)`` (population count), ``pending``, ``dropped``,
+  ``current`` and ``voltage`` (choose neurons with ``record_voltage``).
+- *Speed on CPU*: ``adseq_lab.xla_options.jit`` (or ``jax.jit(...,
+  compiler_options=xla_options.CPU_OPTIONS)``) compiles without XLA's YNN fusions, 3-10x
+  faster steps here.
+
 Sharding (many devices): synapse arrays are ``(n_pre, n_post)``; place weights, delays, masks
 and (``per_synapse``) the queue state with ``NamedSharding(mesh, P(None, "post"))`` on a mesh
 with ``AxisType.Auto`` and call the jitted ``simulate``: the raster is unchanged
@@ -626,49 +643,47 @@ def build_network(
     if isinstance(queue, str):
         entry = queues.info(queue)
         queue = queues.get(queue, capacity if entry.has_capacity else None)
-    keys = jax.random.split(key, 6)
     n = n_neurons
 
-    def part(k_mask, k_weight, k_delay, shape, p, scale, dist, mean, spread, self_ok):
-        mask = connectivity.connection_mask(k_mask, shape, p, self_connections=self_ok)
-        weight = connectivity.draw_weights(k_weight, shape, scale, dist)
+    def synapses(keys, shape, probability, scale, distribution, delay, spread, self_ok):
+        """``(mask, weight, delay_ms)`` of one group of synapses."""
+        k_mask, k_weight, k_delay = keys
+        mask = connectivity.connection_mask(k_mask, shape, probability, self_connections=self_ok)
+        weight = connectivity.draw_weights(k_weight, shape, scale, distribution)
         if mask is not None:
             weight = jnp.where(mask, weight, 0.0)
-        if jnp.ndim(mean) == 0:
-            delay = connectivity.draw_delays(
-                k_delay, shape, float(mean), spread, max_delay_ms, delay_dist
+        if jnp.ndim(delay) == 0:
+            delays = connectivity.draw_delays(
+                k_delay, shape, float(delay), spread, max_delay_ms, delay_dist
             )
         else:
-            delay = jnp.asarray(mean, jnp.float32)
-            _check_shape(delay, shape, "delay matrix")
-        return mask, weight, delay
+            delays = jnp.asarray(delay, jnp.float32)
+            _check_shape(delays, shape, "delay matrix")
+        return mask, weight, delays
 
+    keys = jax.random.split(key, 6)
     recurrent_part = input_part = (None, None, None)
     if recurrent:
-        recurrent_part = part(
-            keys[0],
-            keys[1],
-            keys[2],
+        recurrent_part = synapses(
+            keys[:3],
             (n, n),
-            connection_prob,
-            weight_scale,
-            weight_dist,
-            delay_ms,
-            delay_spread_ms,
-            self_connections,
+            probability=connection_prob,
+            scale=weight_scale,
+            distribution=weight_dist,
+            delay=delay_ms,
+            spread=delay_spread_ms,
+            self_ok=self_connections,
         )
     if n_inputs:
-        input_part = part(
-            keys[3],
-            keys[4],
-            keys[5],
+        input_part = synapses(
+            keys[3:],
             (n_inputs, n),
-            input_connection_prob,
-            input_weight_scale,
-            input_weight_dist,
-            delay_ms if input_delay_ms is None else input_delay_ms,
-            delay_spread_ms if input_delay_spread_ms is None else input_delay_spread_ms,
-            True,
+            probability=input_connection_prob,
+            scale=input_weight_scale,
+            distribution=input_weight_dist,
+            delay=delay_ms if input_delay_ms is None else input_delay_ms,
+            spread=delay_spread_ms if input_delay_spread_ms is None else input_delay_spread_ms,
+            self_ok=True,
         )
     if max_delay_ms is None:
         drawn = [d for d in (recurrent_part[2], input_part[2]) if d is not None]
