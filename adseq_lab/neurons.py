@@ -42,7 +42,7 @@ def _safe(x: jax.Array) -> jax.Array:
 
 @jax.custom_jvp
 def _lif_reset(v, isyn, tau_mem_ms):
-    return jnp.zeros_like(v)
+    return 0.0 * v  # depends on v, so it is batched like its tangent under vmap
 
 
 @_lif_reset.defjvp
@@ -50,7 +50,7 @@ def _lif_reset_jvp(primals, tangents):
     v, isyn, tau_mem_ms = primals
     v_dot, _, _ = tangents
     dvdt_pre = isyn - v / tau_mem_ms
-    return jnp.zeros_like(v), isyn / _safe(dvdt_pre) * v_dot
+    return _lif_reset(v, isyn, tau_mem_ms), isyn / _safe(dvdt_pre) * v_dot
 
 
 def lif_step(
@@ -113,7 +113,7 @@ class AdExParams:
 
 @jax.custom_jvp
 def _adex_reset(V, w, current, params):
-    return jnp.broadcast_to(params.V_reset, V.shape).astype(V.dtype), w + params.b
+    return (params.V_reset + 0.0 * V).astype(V.dtype), w + params.b
 
 
 @_adex_reset.defjvp

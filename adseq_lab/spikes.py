@@ -30,7 +30,9 @@ def _crossed(v: jax.Array, vnext: jax.Array, vthres: jax.Array) -> jax.Array:
 
 @jax.custom_jvp
 def _crossing_time(t_ms, v, vnext, vthres, dt_ms):
-    return jnp.broadcast_to(t_ms, jnp.broadcast_shapes(*map(jnp.shape, (t_ms, v, vnext, vthres))))
+    # The value depends on the voltages (by a select), so under vmap it is batched like its
+    # tangent; a plain broadcast of t_ms would not be, and grad(vmap(...)) would fail.
+    return jnp.where(_crossed(v, vnext, vthres), t_ms, t_ms).astype(jnp.result_type(t_ms, v))
 
 
 @_crossing_time.defjvp
@@ -101,7 +103,7 @@ def _jump(hit, tau_syn_ms):
 def _jump_jvp(primals, tangents):
     hit, tau_syn_ms = primals
     hit_dot, _ = tangents
-    return hit, hit_dot / tau_syn_ms
+    return hit, (hit_dot / tau_syn_ms).astype(hit.dtype)
 
 
 @jax.custom_jvp

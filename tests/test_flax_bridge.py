@@ -415,13 +415,6 @@ def test_nnx_matches_linen_and_forward_mode_equals_reverse_mode():
         assert np.any(np.asarray(g_linen["params"][f"layers_{index}"]["delay"]) != 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(TypeError, ValueError),
-    reason="adseq_lab.spikes._crossing_time (and neurons._lif_reset/_adex_reset) return a "
-    "primal that does not depend on the vmapped voltage while their tangent does; JAX 0.10 "
-    "then fails grad(vmap(scan)) ('Expected cotangent type float32[3,2] but got float32[2]')",
-)
 def test_gradient_of_a_vmapped_batch_is_the_sum_of_per_sample_gradients():
     dt = 0.1
     model = adseq.Sequential([adseq.DenseInput(dt, 2, max_delay=2.0), adseq.LIF(dt, output="ttfs")])
