@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import io
 import tempfile
 import threading
@@ -56,9 +55,6 @@ class StudioTask:
     settings: dict[str, Any]
     max_delay_ms: float
     labels: tuple[str, ...]
-
-    def accepts(self, name: str) -> bool:
-        return name in inspect.signature(self.entry).parameters
 
 
 def _recovery_labels(n_inputs: int, n_outputs: int) -> tuple[str, ...]:
@@ -165,18 +161,15 @@ class LearningStudio(pn.viewable.Viewer):
 
     # ---- the library call, from the controls ------------------------------------------------
     def training(self) -> tuple[StudioTask, dict[str, Any]]:
-        """``(task, keyword arguments of its entry point)``; ``ValueError`` if the task's entry
-        point cannot take the chosen mode or optimiser."""
+        """``(task, keyword arguments of its entry point)``."""
         spec = TASKS[self.task]
-        kwargs = dict(spec.settings, steps=self.steps, learning_rate=self.learning_rate)
-        if spec.accepts("mode"):
-            kwargs["mode"] = self.mode
-        elif self.mode != "reverse":
-            raise ValueError(f"mode: the {self.task} task trains in reverse mode only")
-        if spec.accepts("optimizer"):
-            kwargs["optimizer"] = OPTIMIZERS[self.optimizer](self.learning_rate)
-        elif self.optimizer != "adam":
-            raise ValueError(f"optimiser: the {self.task} task trains with adam only")
+        kwargs = dict(
+            spec.settings,
+            steps=self.steps,
+            learning_rate=self.learning_rate,
+            mode=self.mode,
+            optimizer=OPTIMIZERS[self.optimizer](self.learning_rate),
+        )
         if self.task == "spike timing":
             kwargs["target_ms"] = self.target_ms
         else:
