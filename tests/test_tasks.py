@@ -40,7 +40,14 @@ def test_spike_timing_rejects_an_unreachable_window():
 
 def test_delay_recovery_tiny_loss_falls_and_errors_shrink():
     result = delay_recovery(
-        n_inputs=4, n_outputs=3, trials=4, duration_ms=15.0, dt_ms=0.1, steps=40, seed=1
+        n_inputs=4,
+        n_outputs=3,
+        trials=4,
+        duration_ms=15.0,
+        dt_ms=0.1,
+        steps=40,
+        seed=1,
+        rate_hz=150.0,
     )
     assert result.hidden_ms.shape == result.learned_ms.shape == (4, 3)
     assert result.output_spikes > 0

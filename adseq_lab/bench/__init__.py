@@ -11,6 +11,7 @@ WORKLOADS: tuple[tuple[str, str, str], ...] = (
     ("lossy", "adseq_lab.bench.lossy", "lossy queues: Yin-Yang accuracy against capacity"),
     ("sharding", "adseq_lab.bench.sharding", "one network split across 1-4 devices"),
     ("bridges", "adseq_lab.bench.bridges", "training step of the jaxley and flax bridges"),
+    ("tasks", "adseq_lab.bench.tasks", "delay-learning targets: Yin-Yang, recovery, timing"),
 )
 
 

@@ -24,10 +24,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ..tasks.yinyang import YinYangConfig
 from . import measure
 
 KINDS = "lossy_ring,fifo_ring,sorted_array"
-REFERENCES = "ring,history:4"
+REFERENCES = "ring,history:2,history:8"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,10 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=str(measure.DEFAULT_DIR / "lossy_params.npz"),
         help="trained Yin-Yang parameters; trained and written there if missing",
     )
-    parser.add_argument("--train-epochs", type=int, default=10, help="epochs if training")
-    parser.add_argument("--train-queue", default="history:4", help="delivery used in training")
-    parser.add_argument("--hidden", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
+    defaults = YinYangConfig()
+    parser.add_argument("--train-epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--train-queue", default=defaults.queue, help="delivery in training")
+    parser.add_argument("--train-size", type=int, default=defaults.train_size)
+    parser.add_argument("--hidden", type=int, default=defaults.hidden)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--kinds", default=KINDS, help="comma-separated queue kinds with capacity")
     parser.add_argument("--capacities", default="1,2,3,4,5,6,7,8")
     parser.add_argument("--references", default=REFERENCES, help="lossless deliveries to compare")
@@ -51,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _trained(args: argparse.Namespace):
-    from ..tasks.yinyang import YinYangConfig, train_yinyang
+    from ..tasks.yinyang import train_yinyang
     from ..train.checkpoint import load_checkpoint, save_checkpoint
 
     config = dataclasses.replace(
@@ -60,6 +63,9 @@ def _trained(args: argparse.Namespace):
         seed=args.seed,
         epochs=args.train_epochs,
         queue=args.train_queue,
+        train_size=args.train_size,
+        batch_size=min(YinYangConfig().batch_size, args.train_size),
+        validation_size=min(YinYangConfig().validation_size, args.train_size),
         test_size=args.test_size,
     )
     path = Path(args.checkpoint)
