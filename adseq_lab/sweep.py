@@ -42,6 +42,7 @@ import json
 import math
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -130,6 +131,8 @@ RESULT_COLUMNS: tuple[str, ...] = (
 )
 MEASURED_COLUMNS: tuple[str, ...] = ("us_per_step", "compile_s", "wall_s", "process")
 """Columns that depend on the machine and the moment (everything else is reproducible)."""
+STOP_POLL_S = 0.1
+"""How often a Dask sweep waiting for its next row checks its ``stop`` event (seconds)."""
 
 
 class SweepError(RuntimeError):
@@ -342,13 +345,19 @@ def _worker_version() -> str:
     return __version__
 
 
-def _client(scheduler: str | Client) -> tuple[Client, bool]:
+def _client(scheduler: str | Client, connect_timeout_s: float) -> tuple[Client, bool]:
     """The client to use and whether it is ours to close."""
     from distributed import Client
 
     if isinstance(scheduler, Client):
         return scheduler, False
-    return Client(scheduler, timeout="30s"), True
+    try:
+        return Client(scheduler, timeout=f"{connect_timeout_s}s"), True
+    except OSError as error:
+        raise ConnectionError(
+            f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout_s:g} s "
+            f"({error}); is `dask scheduler` running there and the address right?"
+        ) from error
 
 
 def _check_versions(client: Client) -> None:
@@ -366,6 +375,8 @@ def iter_sweep(
     retries: int = 2,
     metrics: Metrics | None = None,
     progress: bool = False,
+    stop: threading.Event | None = None,
+    connect_timeout_s: float = 30.0,
 ) -> Iterator[dict[str, Scalar]]:
     """Yield one row per point as each finishes (completion order).
 
@@ -376,10 +387,21 @@ def iter_sweep(
     what is still queued. Points that still fail are collected and raised together as
     :class:`SweepError` once every other row has been yielded. Bad points and arguments raise
     ``ValueError`` here, before anything runs.
+
+    ``stop``: once this event is set (from any thread) no further row is yielded: locally after
+    the point in progress, on Dask within :data:`STOP_POLL_S` seconds, cancelling the queued and
+    running tasks. An address that does not answer within ``connect_timeout_s`` seconds raises
+    ``ConnectionError``.
     """
     points = [complete(p) for p in points]
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
+    if stop is not None and not isinstance(stop, threading.Event):
+        raise ValueError(f"stop must be a threading.Event or None, got {stop!r}")
+    if isinstance(connect_timeout_s, bool) or not (
+        isinstance(connect_timeout_s, int | float) and connect_timeout_s > 0
+    ):
+        raise ValueError(f"connect_timeout_s must be a number > 0, got {connect_timeout_s!r}")
     if scheduler is not None and not (isinstance(scheduler, str) and "://" in scheduler):
         from distributed import Client
 
@@ -388,17 +410,24 @@ def iter_sweep(
                 "scheduler must be an address such as tcp://127.0.0.1:8786 or a "
                 f"distributed.Client, got {scheduler!r}"
             )
-    return _rows(points, scheduler, retries, metrics, progress)
+    dask = dict(scheduler=scheduler, retries=retries, connect_timeout_s=connect_timeout_s)
+    return _rows(points, metrics, progress, stop, dask)
 
 
-def _rows(points, scheduler, retries, metrics, progress) -> Iterator[dict[str, Scalar]]:
+def _stopped(stop: threading.Event | None) -> bool:
+    return stop is not None and stop.is_set()
+
+
+def _rows(points, metrics, progress, stop, dask) -> Iterator[dict[str, Scalar]]:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(points), desc="sweep", unit="run", disable=not progress)
     failures: list[tuple[dict[str, Scalar], str]] = []
     try:
-        if scheduler is None:
+        if dask["scheduler"] is None:
             for point in points:
+                if _stopped(stop):
+                    break
                 try:
                     row = run_point(point, metrics)
                 except Exception as error:  # noqa: BLE001 - reported together in SweepError
@@ -407,17 +436,29 @@ def _rows(points, scheduler, retries, metrics, progress) -> Iterator[dict[str, S
                     yield row
                 bar.update()
         else:
-            yield from _iter_dask(points, scheduler, retries, metrics, bar, failures)
+            yield from _iter_dask(points, metrics, bar, failures, stop, **dask)
     finally:
         bar.close()
     if failures:
         raise SweepError(failures)
 
 
-def _iter_dask(points, scheduler, retries, metrics, bar, failures) -> Iterator[dict[str, Scalar]]:
+def _finished(futures: list, stop: threading.Event | None) -> Iterator:
+    """``futures`` as they finish, until every one has or ``stop`` is set."""
     from distributed import as_completed
 
-    client, owned = _client(scheduler)
+    completed = as_completed(futures)
+    while not completed.is_empty() and not _stopped(stop):
+        if stop is None or completed.has_ready():
+            yield next(completed)
+        else:
+            stop.wait(STOP_POLL_S)
+
+
+def _iter_dask(
+    points, metrics, bar, failures, stop, *, scheduler, retries, connect_timeout_s
+) -> Iterator[dict[str, Scalar]]:
+    client, owned = _client(scheduler, connect_timeout_s)
     futures = {}
     try:
         _check_versions(client)
@@ -432,7 +473,7 @@ def _iter_dask(points, scheduler, retries, metrics, bar, failures) -> Iterator[d
                 pure=False,
             )
             futures[future.key] = (future, point)
-        for future in as_completed([f for f, _ in futures.values()]):
+        for future in _finished([f for f, _ in futures.values()], stop):
             point = futures.pop(future.key)[1]
             if future.status == "finished":
                 yield future.result()
@@ -477,17 +518,26 @@ def sweep(
     metrics: Metrics | None = None,
     progress: bool = True,
     on_row: Callable[[dict[str, Scalar]], Any] | None = None,
+    stop: threading.Event | None = None,
+    connect_timeout_s: float = 30.0,
 ) -> pd.DataFrame:
     """Run every point (see :func:`iter_sweep`) and return the table in grid order.
 
     ``on_row(row)`` is called with each row as it arrives (e.g. to update a plot or append to a
     file); with Dask the rows arrive in completion order. On :class:`SweepError` the finished rows
-    have all been passed to ``on_row``.
+    have all been passed to ``on_row``. Setting ``stop`` ends the sweep early: the table holds
+    the rows finished by then.
     """
     points = list(points)
     rows = []
     for row in iter_sweep(
-        points, scheduler=scheduler, retries=retries, metrics=metrics, progress=progress
+        points,
+        scheduler=scheduler,
+        retries=retries,
+        metrics=metrics,
+        progress=progress,
+        stop=stop,
+        connect_timeout_s=connect_timeout_s,
     ):
         rows.append(row)
         if on_row is not None:

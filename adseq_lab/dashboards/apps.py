@@ -55,7 +55,8 @@ APPS: tuple[App, ...] = (
         "benchmarks",
         "Benchmarks",
         "Time per step against N per queue kind, measured live or loaded from a saved JSON, "
-        "beside adseq 0.9.4.",
+        "beside adseq 0.9.4; network parameter sweeps, here or on a Dask cluster, plotted as "
+        "rows arrive.",
         BenchmarksPage,
     ),
 )

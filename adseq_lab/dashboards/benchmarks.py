@@ -1,8 +1,12 @@
-"""Benchmarks page: time per step against N per queue kind, measured live or loaded from JSON.
+"""Benchmarks page: time per step against N per queue kind, measured live or loaded from JSON;
+and, in its second tab, network parameter sweeps (:class:`~adseq_lab.dashboards.sweeps.SweepPage`).
 
 Points are measured one at a time by :func:`adseq_lab.bench.queues.measure_point` in a worker
 thread (the page stays live; Stop ends the run after the point in progress). A saved JSON from
 ``adseq-lab bench queues`` loads through the file picker; it is parsed as JSON, nothing else.
+The sweep tab runs a grid of network simulations (:mod:`adseq_lab.sweep`) here or on a Dask
+scheduler given by address, fills its plots and table as rows arrive, stops early keeping the
+finished rows, and downloads the table as CSV.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from .. import plotting, queues
 from ..bench import measure
 from ..bench import queues as queue_bench
 from .common import Messages, on_session_end
+from .sweeps import SweepPage
 
 __all__ = ["BenchmarksPage"]
 
@@ -28,7 +33,8 @@ SAVED = measure.DEFAULT_DIR / "queues.json"
 
 
 class BenchmarksPage(pn.viewable.Viewer):
-    """Queue throughput (the seed's Poisson workload, 100 Hz, delay 80 steps) per kind and N."""
+    """Queue throughput (the seed's Poisson workload, 100 Hz, delay 80 steps) per kind and N;
+    network sweeps (``sweeps``, a :class:`SweepPage`) in the second tab."""
 
     kinds = param.ListSelector(
         default=["fifo_ring", "ring", "sorted_array", "binary_heap"],
@@ -54,6 +60,7 @@ class BenchmarksPage(pn.viewable.Viewer):
         self._table = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width")
         self._status = pn.pane.Markdown("No results yet.", css_classes=["bench-status"])
         self._activity = pn.pane.Markdown("", css_classes=["bench-activity"])
+        self.sweeps = SweepPage()
         self._layout = self._build()
         on_session_end(self.stop)
 
@@ -261,7 +268,11 @@ class BenchmarksPage(pn.viewable.Viewer):
             self._table,
             sizing_mode="stretch_width",
         )
-        return pn.Row(controls, main, sizing_mode="stretch_width")
+        return pn.Tabs(
+            ("Queue benchmark", pn.Row(controls, main, sizing_mode="stretch_width")),
+            ("Network sweep", self.sweeps),
+            sizing_mode="stretch_width",
+        )
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
