@@ -11,25 +11,14 @@ ms (the seed's name). The synapse is a pytree: put it in ``lax.scan`` carries, `
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
 from .implementations import EventQueue, QueueType
 from .spikes import synaptic_jump
-from .synapse_base import (
-    DelayedSynapse,
-    check_count,
-    check_delays,
-    check_dt,
-    check_positive,
-    check_scalar,
-    delay_steps,
-    empty_queue,
-    queue_options_key,
-    resolve_max_delay,
-)
+from .synapse_base import DelayedSynapse, check_count, check_positive
 
 __all__ = ["ExpSynapse", "mk_synapse", "mk_synapses"]
 
@@ -46,6 +35,12 @@ class ExpSynapse(DelayedSynapse):
     isyn: jax.Array
     tau_syn_ms: jax.Array
 
+    currents: ClassVar[tuple[str, ...]] = ("isyn",)
+
+    @staticmethod
+    def _check_parameters(tau_syn_ms: Any) -> dict[str, jax.Array]:
+        return {"tau_syn_ms": check_positive("tau_syn_ms", tau_syn_ms)}
+
     def _receive(self, hit: jax.Array) -> ExpSynapse:
         decay = jnp.exp(-self.dt_ms / self.tau_syn_ms)
         return dataclasses.replace(
@@ -59,50 +54,12 @@ class ExpSynapse(DelayedSynapse):
 
         ``delay_ms`` (``()``, ``(1,)`` or ``S``) overrides the synapses' delays for this step.
         """
-        syn, hit = self._detect(ts, v, vnext, delay_ms, "ts")
-        return syn._receive(hit)
+        return self._detect(ts, v, vnext, delay_ms, "ts")
 
     def timestep_static_spike(self, ts: Any, s: Any, delay_ms: Any = None) -> ExpSynapse:
         """One step at time ``ts`` (ms) where ``s`` (shape ``S``, nonzero = spike) are spikes
         sent now, arriving at ``round((ts + delay_ms) / dt_ms)``."""
-        syn, hit = self._static(ts, s, delay_ms, "ts")
-        return syn._receive(hit)
-
-    def reset(self) -> ExpSynapse:
-        """The same synapses with empty queues, zero current and counters (a new trial)."""
-        return dataclasses.replace(
-            self,
-            queue=self._empty_queue(),
-            isyn=jnp.zeros_like(self.isyn),
-            clamped=jnp.zeros_like(self.clamped),
-        )
-
-
-def _build(
-    Q, shape, delay_ms, dt_ms, vthres, tau_syn_ms, max_delay_ms, grad, queue_options
-) -> ExpSynapse:
-    dt_ms = check_dt(dt_ms)
-    tau_syn_ms = check_positive("tau_syn_ms", tau_syn_ms)
-    vthres = check_scalar("vthres", vthres)
-    max_delay_ms = resolve_max_delay(max_delay_ms, delay_ms)
-    delays = check_delays(delay_ms, shape, max_delay_ms)
-    options = queue_options_key(queue_options)
-    queue = empty_queue(
-        Q, delay_steps(max_delay_ms, dt_ms), grad, shape, options, max_delay_ms, dt_ms
-    )
-    return ExpSynapse(
-        queue=queue,
-        delay_ms=delays,
-        vthres=vthres,
-        clamped=jnp.zeros(shape, jnp.int32),
-        dt_ms=dt_ms,
-        max_delay_ms=max_delay_ms,
-        grad=bool(grad),
-        queue_type=Q,
-        queue_options=options,
-        isyn=jnp.zeros(shape, jnp.float32),
-        tau_syn_ms=tau_syn_ms,
-    )
+        return self._static(ts, s, delay_ms, "ts")
 
 
 def mk_synapse(
@@ -146,7 +103,9 @@ def mk_synapse(
     Each call is one step of ``dt_ms``, whatever the gap between the ``ts`` values: the current
     decayed once (``exp(-0.1)``), not over the 1 ms between ``ts=1`` and ``ts=2``.
     """
-    return _build(Q, (), delay_ms, dt_ms, vthres, tau_syn_ms, max_delay_ms, grad, queue_options)
+    return ExpSynapse.create(
+        Q, (), delay_ms, dt_ms, vthres, max_delay_ms, grad, queue_options, tau_syn_ms=tau_syn_ms
+    )
 
 
 def mk_synapses(
@@ -178,6 +137,14 @@ def mk_synapses(
     [0.8187308 1.       ]
     [0.74081826 0.9048374 ]
     """
-    return _build(
-        Q, (check_count(n),), delay_ms, dt_ms, vthres, tau_syn_ms, max_delay_ms, grad, queue_options
+    return ExpSynapse.create(
+        Q,
+        (check_count(n),),
+        delay_ms,
+        dt_ms,
+        vthres,
+        max_delay_ms,
+        grad,
+        queue_options,
+        tau_syn_ms=tau_syn_ms,
     )

@@ -14,7 +14,7 @@ Simultaneous arrivals add one each (the seed's synapse2 counted them as one).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -22,19 +22,7 @@ import numpy as np
 
 from .implementations import EventQueue, QueueType
 from .spikes import synaptic_jump
-from .synapse_base import (
-    DelayedSynapse,
-    check_count,
-    check_delays,
-    check_dt,
-    check_positive,
-    check_scalar,
-    concrete,
-    delay_steps,
-    empty_queue,
-    queue_options_key,
-    resolve_max_delay,
-)
+from .synapse_base import DelayedSynapse, check_count, check_positive, concrete
 
 __all__ = ["DoubleExpSynapse", "mk_synapse2", "mk_synapse2s", "peak_normaliser"]
 
@@ -61,6 +49,21 @@ class DoubleExpSynapse(DelayedSynapse):
     tau_syn1_ms: jax.Array
     tau_syn2_ms: jax.Array
 
+    currents: ClassVar[tuple[str, ...]] = ("isyn1", "isyn2")
+
+    @staticmethod
+    def _check_parameters(tau_syn1_ms: Any, tau_syn2_ms: Any) -> dict[str, jax.Array]:
+        """Both positive (ms) and, where concrete, ``tau_syn1_ms < tau_syn2_ms``."""
+        tau1 = check_positive("tau_syn1_ms", tau_syn1_ms)
+        tau2 = check_positive("tau_syn2_ms", tau_syn2_ms)
+        known1, known2 = concrete(tau1), concrete(tau2)
+        if known1 is not None and known2 is not None and not np.less(known1, known2):
+            raise ValueError(
+                "tau_syn1_ms must be smaller than tau_syn2_ms, "
+                f"got {float(known1)} >= {float(known2)}"
+            )
+        return {"tau_syn1_ms": tau1, "tau_syn2_ms": tau2}
+
     @property
     def isyn(self) -> jax.Array:
         """The peak-normalised current ``(isyn2 - isyn1) / denom``, shape ``S``."""
@@ -80,63 +83,11 @@ class DoubleExpSynapse(DelayedSynapse):
     ) -> DoubleExpSynapse:
         """One step at ``t_ms`` with presynaptic voltages ``v -> vnext`` (shape ``S``);
         ``delay_ms`` (``()``, ``(1,)`` or ``S``) defaults to the synapses' delays."""
-        syn, hit = self._detect(t_ms, v, vnext, delay_ms, "t_ms")
-        return syn._receive(hit)
+        return self._detect(t_ms, v, vnext, delay_ms, "t_ms")
 
     def timestep_static_spike(self, t_ms: Any, s: Any, delay_ms: Any = None) -> DoubleExpSynapse:
         """One step at ``t_ms`` where ``s`` (shape ``S``, nonzero = spike) are spikes sent now."""
-        syn, hit = self._static(t_ms, s, delay_ms, "t_ms")
-        return syn._receive(hit)
-
-    def reset(self) -> DoubleExpSynapse:
-        """The same synapses with empty queues, zero currents and counters (a new trial)."""
-        return dataclasses.replace(
-            self,
-            queue=self._empty_queue(),
-            isyn1=jnp.zeros_like(self.isyn1),
-            isyn2=jnp.zeros_like(self.isyn2),
-            clamped=jnp.zeros_like(self.clamped),
-        )
-
-
-def _time_constants(tau_syn1_ms: Any, tau_syn2_ms: Any) -> tuple[jax.Array, jax.Array]:
-    tau1 = check_positive("tau_syn1_ms", tau_syn1_ms)
-    tau2 = check_positive("tau_syn2_ms", tau_syn2_ms)
-    known1, known2 = concrete(tau1), concrete(tau2)
-    if known1 is not None and known2 is not None and not np.less(known1, known2):
-        raise ValueError(
-            f"tau_syn1_ms must be smaller than tau_syn2_ms, got {float(known1)} >= {float(known2)}"
-        )
-    return tau1, tau2
-
-
-def _build(
-    Q, shape, delay_ms, dt_ms, vthres, tau_syn1_ms, tau_syn2_ms, max_delay_ms, grad, queue_options
-) -> DoubleExpSynapse:
-    dt_ms = check_dt(dt_ms)
-    tau1, tau2 = _time_constants(tau_syn1_ms, tau_syn2_ms)
-    vthres = check_scalar("vthres", vthres)
-    max_delay_ms = resolve_max_delay(max_delay_ms, delay_ms)
-    delays = check_delays(0.0 if delay_ms is None else delay_ms, shape, max_delay_ms)
-    options = queue_options_key(queue_options)
-    queue = empty_queue(
-        Q, delay_steps(max_delay_ms, dt_ms), grad, shape, options, max_delay_ms, dt_ms
-    )
-    return DoubleExpSynapse(
-        queue=queue,
-        delay_ms=delays,
-        vthres=vthres,
-        clamped=jnp.zeros(shape, jnp.int32),
-        dt_ms=dt_ms,
-        max_delay_ms=max_delay_ms,
-        grad=bool(grad),
-        queue_type=Q,
-        queue_options=options,
-        isyn1=jnp.zeros(shape, jnp.float32),
-        isyn2=jnp.zeros(shape, jnp.float32),
-        tau_syn1_ms=tau1,
-        tau_syn2_ms=tau2,
-    )
+        return self._static(t_ms, s, delay_ms, "t_ms")
 
 
 def mk_synapse2(
@@ -189,8 +140,17 @@ def mk_synapse2(
     >>> print(f"{syn.isyn:.5f}", bool(abs(syn.isyn - 0.7705642) < 1e-6))
     0.77056 True
     """
-    return _build(
-        Q, (), delay_ms, dt_ms, vthres, tau_syn1_ms, tau_syn2_ms, max_delay_ms, grad, queue_options
+    return DoubleExpSynapse.create(
+        Q,
+        (),
+        delay_ms,
+        dt_ms,
+        vthres,
+        max_delay_ms,
+        grad,
+        queue_options,
+        tau_syn1_ms=tau_syn1_ms,
+        tau_syn2_ms=tau_syn2_ms,
     )
 
 
@@ -209,15 +169,15 @@ def mk_synapse2s(
 ) -> DoubleExpSynapse:
     """``n`` double-exponential synapses (shape ``(n,)``), one queue each; arguments as
     :func:`mk_synapse2`, ``delay_ms`` a scalar or one per synapse ``(n,)``."""
-    return _build(
+    return DoubleExpSynapse.create(
         Q,
         (check_count(n),),
         delay_ms,
         dt_ms,
         vthres,
-        tau_syn1_ms,
-        tau_syn2_ms,
         max_delay_ms,
         grad,
         queue_options,
+        tau_syn1_ms=tau_syn1_ms,
+        tau_syn2_ms=tau_syn2_ms,
     )

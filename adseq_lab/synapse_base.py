@@ -1,7 +1,10 @@
 """What the seed-compatible synapse kinds share: a delayed spike travels through an event queue.
 
 A synapse (or ``n`` of them, batched) detects a presynaptic spike, enqueues its arrival step and
-pops the current step, every call:
+pops the current step, every call. A kind (:mod:`adseq_lab.synapse`, :mod:`adseq_lab.synapse2`)
+subclasses :class:`DelayedSynapse` and states only its currents, its parameters and how one step
+updates the currents.
+
 
 - arrival time ``t_ms + delay_ms`` (ms), arrival step ``round((t_ms + delay_ms) / dt_ms)``
   (rounded, not truncated: at dt 0.1 ms a 1.26 ms delay arrives 13 steps after the spike step,
@@ -21,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import jax
 import jax.numpy as jnp
@@ -206,6 +209,9 @@ class DelayedSynapse:
     - ``clamped``: int32 ``S``, events sent with a delay clamped into ``[0, max_delay_ms]``;
     - static: ``dt_ms``, ``max_delay_ms``, ``grad`` and the queue type and options (for
       :meth:`reset`).
+
+    A kind adds its current fields (named in :attr:`currents`) and parameter fields, checks its
+    parameters in :meth:`_check_parameters` and updates the currents in :meth:`_receive`.
     """
 
     queue: EventQueue
@@ -217,6 +223,59 @@ class DelayedSynapse:
     grad: bool = static_field()
     queue_type: Any = static_field()
     queue_options: tuple[tuple[str, Any], ...] = static_field()
+
+    currents: ClassVar[tuple[str, ...]]
+    """The kind's current fields (float32, shape ``S``): zero in new and reset synapses."""
+
+    @staticmethod
+    def _check_parameters(**parameters: Any) -> dict[str, jax.Array]:
+        """The kind's parameters (time constants in ms) checked, as field values."""
+        raise NotImplementedError
+
+    def _receive(self, hit: jax.Array) -> Self:
+        """The currents after one step of ``dt_ms`` in which ``hit`` (``S``) events arrived."""
+        raise NotImplementedError
+
+    @classmethod
+    def create(
+        cls,
+        Q: type[EventQueue] | QueueType,
+        shape: tuple[int, ...],
+        delay_ms: Any,
+        dt_ms: Any,
+        vthres: Any,
+        max_delay_ms: Any,
+        grad: bool,
+        queue_options: dict[str, Any],
+        **parameters: Any,
+    ) -> Self:
+        """Synapses of ``shape`` with empty queues and zero currents.
+
+        ``delay_ms``: default delays (ms; ``None`` is 0 and then ``max_delay_ms`` is required);
+        ``parameters``: the kind's own, checked after ``dt_ms`` and before ``vthres``.
+        """
+        dt_ms = check_dt(dt_ms)
+        checked = cls._check_parameters(**parameters)
+        vthres = check_scalar("vthres", vthres)
+        max_delay_ms = resolve_max_delay(max_delay_ms, delay_ms)
+        delays = check_delays(0.0 if delay_ms is None else delay_ms, shape, max_delay_ms)
+        options = queue_options_key(queue_options)
+        queue = empty_queue(
+            Q, delay_steps(max_delay_ms, dt_ms), grad, shape, options, max_delay_ms, dt_ms
+        )
+        return cls(
+            queue=queue,
+            delay_ms=delays,
+            vthres=vthres,
+            clamped=jnp.zeros(shape, jnp.int32),
+            dt_ms=dt_ms,
+            max_delay_ms=max_delay_ms,
+            grad=bool(grad),
+            queue_type=Q,
+            queue_options=options,
+            **{name: jnp.zeros(shape, jnp.float32) for name in cls.currents},
+            **checked,
+        )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -268,17 +327,33 @@ class DelayedSynapse:
         counted = self.clamped + (fire & clamped).astype(jnp.int32)
         return dataclasses.replace(self, queue=queue, clamped=counted), hit.astype(jnp.float32)
 
-    def _detect(self, t_ms, v, vnext, delay_ms, time_name: str) -> tuple[Self, jax.Array]:
+    def reset(self) -> Self:
+        """The same synapses with empty queues, zero currents and counters (a new trial)."""
+        return dataclasses.replace(
+            self,
+            queue=self._empty_queue(),
+            clamped=jnp.zeros_like(self.clamped),
+            **{name: jnp.zeros_like(getattr(self, name)) for name in self.currents},
+        )
+
+    def _detect(self, t_ms, v, vnext, delay_ms, time_name: str) -> Self:
+        """One step: send a spike where ``v < vthres <= vnext`` (shape ``S``), receive arrivals.
+
+        ``time_name`` is the seed's name of the time argument, for error messages.
+        """
         t_ms = check_time(time_name, t_ms)
         v = per_synapse("v", v, self.shape)
         vnext = per_synapse("vnext", vnext, self.shape)
         delay, clamped = self._usable_delay(delay_ms)
         spiked, spike_ms = crossing(t_ms, v, vnext, self.vthres, self.dt_ms)
         arrival = jnp.where(spiked, spike_ms + delay, NO_SPIKE)
-        return self._send_and_receive(t_ms, spiked, arrival, clamped)
+        syn, hit = self._send_and_receive(t_ms, spiked, arrival, clamped)
+        return syn._receive(hit)
 
-    def _static(self, t_ms, s, delay_ms, time_name: str) -> tuple[Self, jax.Array]:
+    def _static(self, t_ms, s, delay_ms, time_name: str) -> Self:
+        """One step: send a spike where ``s`` (shape ``S``) is nonzero, receive arrivals."""
         t_ms = check_time(time_name, t_ms)
         fire = per_synapse("s", s, self.shape, dtype=None) != 0
         delay, clamped = self._usable_delay(delay_ms)
-        return self._send_and_receive(t_ms, fire, t_ms + delay, clamped)
+        syn, hit = self._send_and_receive(t_ms, fire, t_ms + delay, clamped)
+        return syn._receive(hit)
