@@ -74,12 +74,7 @@ class Sequential(nn.Module):
         return core.sequential_run(self.layers, None, xs, output_all)[1]
 
     def __call__(self, carry: Any, x: jax.Array, output_all: bool = False) -> tuple[Any, Any]:
-        x = jnp.asarray(x)
-        if x.ndim == 2:
-            return core.sequential_run(self.layers, carry, x, output_all)
-        if carry is None:
-            carry = self.init_carry(x)
-        return core.sequential_step(self.layers, carry, x, output_all)
+        return core.sequential_call(self.layers, carry, x, output_all)
 
 
 class _SynapseLayer(nn.Module):
@@ -104,17 +99,6 @@ class _SynapseLayer(nn.Module):
         n_in = jnp.shape(x)[-1]
         return n_in, n_in if self.nout is None else self.nout
 
-    def _init_carry(self, x: jax.Array, vthres: float) -> core.SynapseLayerState:
-        return core.init_synapse_layer(
-            *self._shape(x),
-            dt_ms=self.dt,
-            queue=self.queue,
-            max_delay_ms=self.max_delay,
-            tau_syn1_ms=self.tau_syn1_ms,
-            tau_syn2_ms=self.tau_syn2_ms,
-            vthres=vthres,
-        )
-
     def _parameters(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         shape = self._shape(x)
         weight = self.param("weight", self.weight_init, shape)
@@ -127,7 +111,7 @@ class DenseInput(_SynapseLayer):
     one ``queue`` per synapse, delays in ``[0, max_delay]`` ms."""
 
     def init_carry(self, x: jax.Array) -> core.SynapseLayerState:
-        return self._init_carry(x, vthres=1.0)
+        return core.synapse_layer_carry(self, *self._shape(x), vthres=1.0)
 
     @nn.compact
     def __call__(
@@ -144,7 +128,7 @@ class Dense(_SynapseLayer):
     vthres: float = 1.0
 
     def init_carry(self, v: jax.Array) -> core.SynapseLayerState:
-        return self._init_carry(v, vthres=self.vthres)
+        return core.synapse_layer_carry(self, *self._shape(v), vthres=self.vthres)
 
     @nn.compact
     def __call__(
@@ -166,22 +150,14 @@ class LIF(nn.Module):
     output: Output = "voltage"
 
     def __post_init__(self) -> None:
-        core.check_neuron_layer(self.dt, self.output, self.reset_gradient, tau_mem=self.tau_mem)
+        core.check_lif_layer(self)
         super().__post_init__()
 
     def init_carry(self, isyn: jax.Array) -> core.NeuronState:
         return core.init_neuron(jnp.shape(isyn)[-1])
 
     def __call__(self, carry: core.NeuronState, isyn: jax.Array) -> tuple[core.NeuronState, Any]:
-        return core.lif_layer_step(
-            carry,
-            isyn,
-            dt_ms=self.dt,
-            tau_mem_ms=self.tau_mem,
-            vthres=self.vthres,
-            reset_gradient=self.reset_gradient,
-            output=self.output,
-        )
+        return core.lif_layer(self, carry, isyn)
 
 
 class AdEx(nn.Module):
@@ -203,36 +179,11 @@ class AdEx(nn.Module):
     output: Output = "voltage"
 
     def __post_init__(self) -> None:
-        core.check_neuron_layer(
-            self.dt,
-            self.output,
-            self.reset_gradient,
-            tau_mem=self.tau_mem,
-            tau_w=self.tau_w,
-            delta_T=self.delta_T,
-        )
+        core.check_adex_layer(self)
         super().__post_init__()
 
     def init_carry(self, isyn: jax.Array) -> core.NeuronState:
         return core.init_neuron(jnp.shape(isyn)[-1], self.EL)
 
     def __call__(self, carry: core.NeuronState, isyn: jax.Array) -> tuple[core.NeuronState, Any]:
-        params = core.adex_params(
-            self.tau_mem,
-            self.tau_w,
-            self.EL,
-            self.VT,
-            self.delta_T,
-            self.a,
-            self.b,
-            self.V_reset,
-            self.V_peak,
-        )
-        return core.adex_layer_step(
-            carry,
-            isyn,
-            dt_ms=self.dt,
-            params=params,
-            reset_gradient=self.reset_gradient,
-            output=self.output,
-        )
+        return core.adex_layer(self, carry, isyn)

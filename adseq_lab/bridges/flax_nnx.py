@@ -68,54 +68,15 @@ class Sequential(nnx.Module):
         return core.sequential_run(list(self.layers), None, xs, output_all)[1]
 
     def __call__(self, carry: Any, x: jax.Array, output_all: bool = False) -> tuple[Any, Any]:
-        x = jnp.asarray(x)
-        if x.ndim == 2:
-            return core.sequential_run(list(self.layers), carry, x, output_all)
-        if carry is None:
-            carry = self.init_carry(x)
-        return core.sequential_step(list(self.layers), carry, x, output_all)
+        return core.sequential_call(list(self.layers), carry, x, output_all)
 
 
 class _SynapseLayer(nnx.Module):
-    def __init__(
-        self,
-        dt: float,
-        n_in: int,
-        nout: int | None,
-        *,
-        rngs: nnx.Rngs,
-        weight_init: Initializer,
-        delay_init: Initializer,
-        queue: QueueKind,
-        max_delay: float,
-        tau_syn1_ms: float,
-        tau_syn2_ms: float,
-        vthres: float,
-    ):
-        core.check_synapse_layer(dt, nout, queue, max_delay, tau_syn1_ms, tau_syn2_ms)
-        nout = n_in if nout is None else nout
-        self.dt, self.queue, self.max_delay = dt, queue, max_delay
-        self.tau_syn1_ms, self.tau_syn2_ms, self.vthres = tau_syn1_ms, tau_syn2_ms, vthres
-        self.weight = nnx.Param(weight_init(rngs.params(), (n_in, nout)))
-        self.delay = nnx.Param(delay_init(rngs.params(), (n_in, nout)))
+    """Settings and parameters shared by ``DenseInput`` and ``Dense``: ``weight`` and ``delay``
+    (raw), ``nnx.Param`` ``(n_in, nout)`` each (default ``nout = n_in``)."""
 
-    def init_carry(self, x: jax.Array) -> core.SynapseLayerState:
-        n_in, nout = self.weight.shape
-        return core.init_synapse_layer(
-            n_in,
-            nout,
-            dt_ms=self.dt,
-            queue=self.queue,
-            max_delay_ms=self.max_delay,
-            tau_syn1_ms=self.tau_syn1_ms,
-            tau_syn2_ms=self.tau_syn2_ms,
-            vthres=self.vthres,
-        )
-
-
-class DenseInput(_SynapseLayer):
-    """Delayed synapses from ``n_in`` input spike trains (nonzero = a spike) to ``nout``
-    currents; fields as the Linen ``DenseInput``."""
+    vthres: float = 1.0
+    """The synapses' spike threshold (``Dense`` sets its own; ``DenseInput`` sends spikes)."""
 
     def __init__(
         self,
@@ -131,19 +92,20 @@ class DenseInput(_SynapseLayer):
         tau_syn1_ms: float = 0.5,
         tau_syn2_ms: float = 2.0,
     ):
-        super().__init__(
-            dt,
-            n_in,
-            nout,
-            rngs=rngs,
-            weight_init=weight_init,
-            delay_init=delay_init,
-            queue=queue,
-            max_delay=max_delay,
-            tau_syn1_ms=tau_syn1_ms,
-            tau_syn2_ms=tau_syn2_ms,
-            vthres=1.0,
-        )
+        core.check_synapse_layer(dt, nout, queue, max_delay, tau_syn1_ms, tau_syn2_ms)
+        nout = n_in if nout is None else nout
+        self.dt, self.queue, self.max_delay = dt, queue, max_delay
+        self.tau_syn1_ms, self.tau_syn2_ms = tau_syn1_ms, tau_syn2_ms
+        self.weight = nnx.Param(weight_init(rngs.params(), (n_in, nout)))
+        self.delay = nnx.Param(delay_init(rngs.params(), (n_in, nout)))
+
+    def init_carry(self, x: jax.Array) -> core.SynapseLayerState:
+        return core.synapse_layer_carry(self, *self.weight.shape, vthres=self.vthres)
+
+
+class DenseInput(_SynapseLayer):
+    """Delayed synapses from ``n_in`` input spike trains (nonzero = a spike) to ``nout``
+    currents; fields as the Linen ``DenseInput``."""
 
     def __call__(
         self, carry: core.SynapseLayerState, x: jax.Array
@@ -153,36 +115,13 @@ class DenseInput(_SynapseLayer):
 
 class Dense(_SynapseLayer):
     """Delayed synapses from ``n_in`` neurons' voltages (a crossing of ``vthres`` is a spike) to
-    ``nout`` currents; fields as the Linen ``Dense``."""
+    ``nout`` currents; fields as the Linen ``Dense``, the others as :class:`DenseInput`."""
 
     def __init__(
-        self,
-        dt: float,
-        n_in: int,
-        nout: int | None = None,
-        *,
-        rngs: nnx.Rngs,
-        weight_init: Initializer = core.DEFAULT_WEIGHT_INIT,
-        delay_init: Initializer = core.DEFAULT_DELAY_INIT,
-        queue: QueueKind = core.DEFAULT_QUEUE,
-        max_delay: float = 20.0,
-        tau_syn1_ms: float = 0.5,
-        tau_syn2_ms: float = 2.0,
-        vthres: float = 1.0,
+        self, dt: float, n_in: int, nout: int | None = None, *, vthres: float = 1.0, **options: Any
     ):
-        super().__init__(
-            dt,
-            n_in,
-            nout,
-            rngs=rngs,
-            weight_init=weight_init,
-            delay_init=delay_init,
-            queue=queue,
-            max_delay=max_delay,
-            tau_syn1_ms=tau_syn1_ms,
-            tau_syn2_ms=tau_syn2_ms,
-            vthres=vthres,
-        )
+        super().__init__(dt, n_in, nout, **options)
+        self.vthres = vthres
 
     def __call__(
         self, carry: core.SynapseLayerState, v: jax.Array
@@ -201,23 +140,15 @@ class LIF(nnx.Module):
         reset_gradient: str = "exact",
         output: Output = "voltage",
     ):
-        core.check_neuron_layer(dt, output, reset_gradient, tau_mem=tau_mem)
         self.dt, self.tau_mem, self.vthres = dt, tau_mem, vthres
         self.reset_gradient, self.output = reset_gradient, output
+        core.check_lif_layer(self)
 
     def init_carry(self, isyn: jax.Array) -> core.NeuronState:
         return core.init_neuron(jnp.shape(isyn)[-1])
 
     def __call__(self, carry: core.NeuronState, isyn: jax.Array) -> tuple[core.NeuronState, Any]:
-        return core.lif_layer_step(
-            carry,
-            isyn,
-            dt_ms=self.dt,
-            tau_mem_ms=self.tau_mem,
-            vthres=self.vthres,
-            reset_gradient=self.reset_gradient,
-            output=self.output,
-        )
+        return core.lif_layer(self, carry, isyn)
 
 
 class AdEx(nnx.Module):
@@ -238,22 +169,13 @@ class AdEx(nnx.Module):
         reset_gradient: str = "exact",
         output: Output = "voltage",
     ):
-        core.check_neuron_layer(
-            dt, output, reset_gradient, tau_mem=tau_mem, tau_w=tau_w, delta_T=delta_T
-        )
-        self.dt, self.EL = dt, EL
-        self.adex = core.adex_params(tau_mem, tau_w, EL, VT, delta_T, a, b, V_reset, V_peak)
+        self.dt, self.tau_mem, self.tau_w, self.EL, self.VT = dt, tau_mem, tau_w, EL, VT
+        self.delta_T, self.a, self.b, self.V_reset, self.V_peak = delta_T, a, b, V_reset, V_peak
         self.reset_gradient, self.output = reset_gradient, output
+        core.check_adex_layer(self)
 
     def init_carry(self, isyn: jax.Array) -> core.NeuronState:
         return core.init_neuron(jnp.shape(isyn)[-1], self.EL)
 
     def __call__(self, carry: core.NeuronState, isyn: jax.Array) -> tuple[core.NeuronState, Any]:
-        return core.adex_layer_step(
-            carry,
-            isyn,
-            dt_ms=self.dt,
-            params=self.adex,
-            reset_gradient=self.reset_gradient,
-            output=self.output,
-        )
+        return core.adex_layer(self, carry, isyn)

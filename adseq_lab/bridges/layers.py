@@ -20,6 +20,10 @@ double-exponential synapses (:mod:`adseq_lab.synapse2`), row-major ``(n_in, n_ou
 each. Its parameters are ``weight`` and ``raw_delay``, both ``(n_in, n_out)``; the delay is
 ``max_delay_ms * sigmoid(raw_delay)``, so it stays inside ``[0, max_delay_ms]`` whatever the
 optimiser does.
+
+The Linen and NNX front-ends only declare their layers' fields and parameters; each step is one
+call here that reads the fields from the layer (:class:`SynapseLayerFields`,
+:class:`LIFFields`, :class:`AdExFields`: the same names in both front-ends).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -52,16 +56,25 @@ __all__ = [
     "NeuronState",
     "delay_from_raw",
     "raw_from_delay",
+    "SynapseLayerFields",
+    "LIFFields",
+    "AdExFields",
     "init_synapse_layer",
+    "synapse_layer_carry",
     "static_synapse_step",
     "threshold_synapse_step",
     "init_neuron",
     "lif_layer_step",
+    "check_lif_layer",
+    "lif_layer",
     "adex_params",
     "adex_layer_step",
+    "check_adex_layer",
+    "adex_layer",
     "sequential_init_carry",
     "sequential_step",
     "sequential_run",
+    "sequential_call",
 ]
 
 DEFAULT_QUEUE = FIFORing.sized(4)
@@ -225,6 +238,32 @@ def init_synapse_layer(
     return SynapseLayerState(synapses, jnp.int32(0), jnp.zeros(n_in, jnp.float32))
 
 
+class SynapseLayerFields(Protocol):
+    """A synapse layer's settings: time step and queue range (ms), queue kind, time constants."""
+
+    dt: float
+    queue: type[EventQueue] | QueueType
+    max_delay: float
+    tau_syn1_ms: float
+    tau_syn2_ms: float
+
+
+def synapse_layer_carry(
+    layer: SynapseLayerFields, n_in: int, n_out: int, vthres: float
+) -> SynapseLayerState:
+    """:func:`init_synapse_layer` with ``layer``'s settings, for ``n_in x n_out`` synapses."""
+    return init_synapse_layer(
+        n_in,
+        n_out,
+        dt_ms=layer.dt,
+        queue=layer.queue,
+        max_delay_ms=layer.max_delay,
+        tau_syn1_ms=layer.tau_syn1_ms,
+        tau_syn2_ms=layer.tau_syn2_ms,
+        vthres=vthres,
+    )
+
+
 def _current(synapses: DoubleExpSynapse, weight: jax.Array) -> jax.Array:
     return jnp.sum(synapses.isyn.reshape(weight.shape) * weight, axis=0)
 
@@ -337,6 +376,34 @@ def lif_layer_step(
     return _advance(state, vnext, state.w, vthres, dt_ms, output)
 
 
+class LIFFields(Protocol):
+    """A LIF layer's fields: ``dt`` and ``tau_mem`` (ms), ``vthres``, gradient and output."""
+
+    dt: float
+    tau_mem: float
+    vthres: float
+    reset_gradient: ResetGradient
+    output: Output
+
+
+def check_lif_layer(layer: LIFFields) -> None:
+    """:func:`check_neuron_layer` for ``layer``'s fields."""
+    check_neuron_layer(layer.dt, layer.output, layer.reset_gradient, tau_mem=layer.tau_mem)
+
+
+def lif_layer(layer: LIFFields, state: NeuronState, isyn: jax.Array) -> tuple[NeuronState, Any]:
+    """:func:`lif_layer_step` with ``layer``'s fields; ``isyn`` ``(n,)``."""
+    return lif_layer_step(
+        state,
+        isyn,
+        dt_ms=layer.dt,
+        tau_mem_ms=layer.tau_mem,
+        vthres=layer.vthres,
+        reset_gradient=layer.reset_gradient,
+        output=layer.output,
+    )
+
+
 def adex_params(
     tau_mem: float,
     tau_w: float,
@@ -380,6 +447,58 @@ def adex_layer_step(
         state.v, state.w, isyn, dt_ms=dt_ms, params=params, reset_gradient=reset_gradient
     )
     return _advance(state, vnext, wnext, params.V_peak, dt_ms, output)
+
+
+class AdExFields(Protocol):
+    """An AdEx layer's fields: :func:`adex_params`' arguments, ``dt`` (ms), gradient, output."""
+
+    dt: float
+    tau_mem: float
+    tau_w: float
+    EL: float
+    VT: float
+    delta_T: float
+    a: float
+    b: float
+    V_reset: float
+    V_peak: float
+    reset_gradient: ResetGradient
+    output: Output
+
+
+def check_adex_layer(layer: AdExFields) -> None:
+    """:func:`check_neuron_layer` for ``layer``'s fields."""
+    check_neuron_layer(
+        layer.dt,
+        layer.output,
+        layer.reset_gradient,
+        tau_mem=layer.tau_mem,
+        tau_w=layer.tau_w,
+        delta_T=layer.delta_T,
+    )
+
+
+def adex_layer(layer: AdExFields, state: NeuronState, isyn: jax.Array) -> tuple[NeuronState, Any]:
+    """:func:`adex_layer_step` with ``layer``'s fields; ``isyn`` ``(n,)``."""
+    params = adex_params(
+        layer.tau_mem,
+        layer.tau_w,
+        layer.EL,
+        layer.VT,
+        layer.delta_T,
+        layer.a,
+        layer.b,
+        layer.V_reset,
+        layer.V_peak,
+    )
+    return adex_layer_step(
+        state,
+        isyn,
+        dt_ms=layer.dt,
+        params=params,
+        reset_gradient=layer.reset_gradient,
+        output=layer.output,
+    )
 
 
 Layer = Any
@@ -437,3 +556,16 @@ def sequential_run(
     if carry is None:
         carry = sequential_init_carry(layers, xs[0])
     return jax.lax.scan(lambda c, x: sequential_step(layers, c, x, output_all), list(carry), xs)
+
+
+def sequential_call(
+    layers: Sequence[Layer], carry: Sequence[Any] | None, x: jax.Array, output_all: bool = False
+) -> tuple[list[Any], Any]:
+    """``Sequential.__call__``: one step for ``x`` ``(features,)`` (``carry=None`` starts from
+    :func:`sequential_init_carry`), or :func:`sequential_run` for ``x`` ``(T, features)``."""
+    x = jnp.asarray(x)
+    if x.ndim == 2:
+        return sequential_run(layers, carry, x, output_all)
+    if carry is None:
+        carry = sequential_init_carry(layers, x)
+    return sequential_step(layers, carry, x, output_all)
