@@ -2,8 +2,9 @@
 
 ``n`` queues side by side; each step every queue is popped at ``t`` and, with probability
 ``1 / lam`` (100 Hz at dt 0.025 ms for ``lam = 400``), receives an event due at ``t + delay``
-(80 steps, 2 ms). Reported: microseconds per step (median of repeats), for adseq-lab and, in the
-same run, adseq 0.9.4 when it is installed.
+(80 steps, 2 ms). Reported: microseconds per step (median of repeats) of wall time and of CPU
+time (all threads; steadier on a shared machine), for adseq-lab and, in the same run, adseq 0.9.4
+when it is installed.
 """
 
 from __future__ import annotations
@@ -157,7 +158,11 @@ def run(args: argparse.Namespace) -> int:
                 )
     table = _side_by_side(rows)
     print()
-    measure.print_table(table, ["kind", "n", "adseq_lab_us", "adseq_us", "speedup"])
+    measure.print_table(
+        table,
+        ["kind", "n", "adseq_lab_us", "adseq_us", "speedup", "adseq_lab_cpu_us", "adseq_cpu_us",
+         "cpu_speedup"],
+    )  # fmt: skip
     path = measure.write_json(
         args.out,
         {"workload": "queues", "lam": LAM, "delay": DELAY, "results": rows, "summary": table},
@@ -171,7 +176,11 @@ def _side_by_side(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         entry = paired.setdefault((row["kind"], row["n"]), {"kind": row["kind"], "n": row["n"]})
         entry[f"{row['implementation']}_us"] = row.get("median_us")
+        entry[f"{row['implementation']}_cpu_us"] = row.get("cpu_median_us")
     for entry in paired.values():
-        ours, theirs = entry.get("adseq_lab_us"), entry.get("adseq_us")
-        entry["speedup"] = theirs / ours if ours and theirs else None
+        for speedup, ours, theirs in (
+            ("speedup", entry.get("adseq_lab_us"), entry.get("adseq_us")),
+            ("cpu_speedup", entry.get("adseq_lab_cpu_us"), entry.get("adseq_cpu_us")),
+        ):
+            entry[speedup] = theirs / ours if ours and theirs else None
     return list(paired.values())

@@ -32,8 +32,8 @@ INT_NEVER = jnp.iinfo(jnp.int32).max
 FLOAT_NEVER = float(jnp.finfo(jnp.float32).max)
 
 ONE_HOT_LIMIT = 32
-"""Buffers up to this length are read and written with one-hot masks (fused elementwise work);
-longer ones (e.g. a Ring with many slots) with gather/scatter."""
+"""Buffers up to this length are read and written with one-hot masks over whole rows (elementwise
+work and one reduction); longer ones (e.g. a Ring with many slots) with gather/scatter."""
 
 
 @runtime_checkable
@@ -103,14 +103,8 @@ def _count_with_tangent_jvp(primals, tangents):
 
 
 def sum_last(x: jax.Array, dtype: Any = None) -> jax.Array:
-    """Sum over the last axis; short rows as a chain of adds that fuses with elementwise work."""
-    dtype = x.dtype if dtype is None else dtype
-    if x.shape[-1] > ONE_HOT_LIMIT:
-        return jnp.sum(x, axis=-1, dtype=dtype)
-    total = x[..., 0].astype(dtype)
-    for column in range(1, x.shape[-1]):
-        total = total + x[..., column].astype(dtype)
-    return total
+    """Sum over the last axis (one reduction over whole rows)."""
+    return jnp.sum(x, axis=-1, dtype=x.dtype if dtype is None else dtype)
 
 
 def delivered(arrival: jax.Array, due: jax.Array, per_slot: bool = False) -> jax.Array:
@@ -146,10 +140,9 @@ def read(
         )
         return jnp.where(inside, picked, jnp.asarray(fill, buffer.dtype))
     if hi - lo <= ONE_HOT_LIMIT:
-        picked = jnp.asarray(fill, buffer.dtype)
-        for index in range(lo, hi):
-            picked = jnp.where(position == index, buffer[..., index], picked)
-        return picked
+        hot = jnp.arange(lo, hi) == position[..., None]
+        picked = jnp.sum(jnp.where(hot, buffer[..., lo:hi], 0), axis=-1, dtype=buffer.dtype)
+        return jnp.where(inside, picked, jnp.asarray(fill, buffer.dtype))
     return jnp.vectorize(
         lambda b, p: b.at[p].get(mode="fill", fill_value=fill), signature="(k),()->()"
     )(buffer, jnp.where(inside, position, -1))
@@ -316,16 +309,9 @@ def pop_due(
 
 def first_empty(buffer: jax.Array) -> jax.Array:
     """Index of the first empty slot of each row (last axis), ``k`` where the row is full."""
-    length, empty = buffer.shape[-1], never(buffer.dtype)
-    if length > ONE_HOT_LIMIT:
-        vacant = buffer == empty
-        return jnp.where(jnp.any(vacant, axis=-1), jnp.argmax(vacant, axis=-1), length).astype(
-            jnp.int32
-        )
-    first = jnp.full(buffer.shape[:-1], length, jnp.int32)
-    for slot in reversed(range(length)):
-        first = jnp.where(buffer[..., slot] == empty, slot, first)
-    return first
+    length = buffer.shape[-1]
+    slots = jnp.where(buffer == never(buffer.dtype), jnp.arange(length), length)
+    return jnp.min(slots, axis=-1).astype(jnp.int32)
 
 
 def count_pending(arrival: jax.Array) -> jax.Array:

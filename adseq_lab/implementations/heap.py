@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import as_step, delivered, is_due, never, read, write
+from .base import as_step, delivered, first_empty, is_due, never, read, write
 
 
 def depth(index: int) -> int:
@@ -61,16 +61,13 @@ def insertion_node(heap: jax.Array, arrival: jax.Array) -> tuple[jax.Array, jax.
     event if the new one is earlier (that event is evicted), else ``k`` (the new one is dropped).
     """
     k = heap.shape[-1]
-    empty = never(heap.dtype)
-    first_empty = jnp.full(heap.shape[:-1], k, jnp.int32)
-    for node in reversed(range(k)):
-        first_empty = jnp.where(heap[..., node] == empty, node, first_empty)
-    full = first_empty == k
+    free = first_empty(heap)
+    full = free == k
     latest_leaf = jnp.full(heap.shape[:-1], k // 2, jnp.int32)
     latest = heap[..., k // 2]
     for node in range(k // 2 + 1, k):
         later = heap[..., node] > latest
         latest_leaf = jnp.where(later, node, latest_leaf)
         latest = jnp.where(later, heap[..., node], latest)
-    node = jnp.where(full, jnp.where(arrival < latest, latest_leaf, k), first_empty)
+    node = jnp.where(full, jnp.where(arrival < latest, latest_leaf, k), free)
     return node, full
