@@ -1,10 +1,7 @@
 """What the seed-compatible synapse kinds share: a delayed spike travels through an event queue.
 
 A synapse (or ``n`` of them, batched) detects a presynaptic spike, enqueues its arrival step and
-pops the current step, every call. A kind (:mod:`adseq_lab.synapse`, :mod:`adseq_lab.synapse2`)
-subclasses :class:`DelayedSynapse` and states only its currents, its parameters and how one step
-updates the currents.
-
+pops the current step, every call:
 
 - arrival time ``t_ms + delay_ms`` (ms), arrival step ``round((t_ms + delay_ms) / dt_ms)``
   (rounded, not truncated: at dt 0.1 ms a 1.26 ms delay arrives 13 steps after the spike step,
@@ -17,6 +14,9 @@ updates the currents.
 Delays: a concrete delay outside ``[0, max_delay_ms]`` is a ``ValueError``. A traced delay
 (training) is clamped into that range (zero derivative where clamped) and each event sent with a
 clamped delay is counted in ``clamped`` (int32 per synapse), never wrapped around a ring buffer.
+
+A kind (:mod:`adseq_lab.synapse`, :mod:`adseq_lab.synapse2`) subclasses :class:`DelayedSynapse`
+and states only its currents, its parameters and how one step updates the currents.
 """
 
 from __future__ import annotations
