@@ -84,7 +84,7 @@ Recipes:
 Sharding (many devices): synapse arrays are ``(n_pre, n_post)``; place weights, delays, masks
 and (``per_synapse``) the queue state with ``NamedSharding(mesh, P(None, "post"))`` on a mesh
 with ``AxisType.Auto`` and call the jitted ``simulate``: the raster is unchanged
-(tests/test_network_sharding.py). Neuron state ``(n,)`` and the spike history are small.
+(tests/test_sharding.py). Neuron state ``(n,)`` and the spike history are small.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from small_networks import build_small_network, constant_drive
 
 from adseq_lab import inputs, network, queues
 from adseq_lab.neurons import AdExParams
@@ -23,28 +24,19 @@ N, N_IN = 12, 5
 def small_network(key, arrangement="per_synapse", queue="fifo_ring", capacity=4, **overrides):
     settings = dict(
         n_inputs=N_IN,
-        connection_prob=0.5,
-        input_connection_prob=0.8,
-        weight_scale=0.2,
-        input_weight_scale=1.0,
-        delay_ms=1.0,
-        delay_spread_ms=0.5,
-        max_delay_ms=2.5,
         dt_ms=DT,
+        input_connection_prob=0.8,
+        delay_spread_ms=0.5,
         arrangement=arrangement,
         queue=queue,
         capacity=capacity,
         history=capacity or 4,
     )
-    settings.update(overrides)
-    return network.build_network(key, N, **settings)
+    return build_small_network(key, N, **(settings | overrides))
 
 
 def small_drive(key, steps=STEPS, rate_hz=150.0):
-    return inputs.Drive(
-        current=inputs.constant_current(steps, N, 0.05, DT),
-        spikes_ms=inputs.poisson_spikes(key, rate_hz, steps, N_IN, DT),
-    )
+    return constant_drive(key, steps, N, N_IN, DT, current=0.05, rate_hz=rate_hz)
 
 
 simulate = jax.jit(network.simulate)
@@ -259,10 +251,7 @@ def test_adex_network_arrangements_agree():
 
 def test_simulate_chain_feeds_spike_times_forward():
     key1, key2, drive_key = jax.random.split(jax.random.key(13), 3)
-    layer1 = network.build_network(
-        key1,
-        8,
-        n_inputs=N_IN,
+    feedforward = dict(
         recurrent=False,
         input_weight_scale=3.0,
         delay_ms=0.5,
@@ -271,18 +260,8 @@ def test_simulate_chain_feeds_spike_times_forward():
         dt_ms=DT,
         arrangement="per_neuron",
     )
-    layer2 = network.build_network(
-        key2,
-        3,
-        n_inputs=8,
-        recurrent=False,
-        input_weight_scale=3.0,
-        delay_ms=0.5,
-        delay_spread_ms=0.2,
-        max_delay_ms=1.0,
-        dt_ms=DT,
-        arrangement="per_neuron",
-    )
+    layer1 = network.build_network(key1, 8, n_inputs=N_IN, **feedforward)
+    layer2 = network.build_network(key2, 3, n_inputs=8, **feedforward)
     drive = inputs.Drive(spikes_ms=inputs.poisson_spikes(drive_key, 300.0, 200, N_IN, DT))
     first, second = network.simulate_chain([layer1, layer2], drive)
     assert int(first.spikes.sum()) > 0 and int(second.spikes.sum()) > 0

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from small_networks import build_small_network, constant_drive
 
 from adseq_lab import inputs, network, queues
 
@@ -21,27 +22,18 @@ N, N_IN = 10, 4
 def build(arrangement="per_neuron", queue="ring", capacity=None, **overrides):
     settings = dict(
         n_inputs=N_IN,
-        connection_prob=0.5,
-        weight_scale=0.2,
-        input_weight_scale=1.0,
-        delay_ms=1.0,
-        delay_spread_ms=0.4,
-        max_delay_ms=2.5,
         dt_ms=DT,
+        delay_spread_ms=0.4,
         arrangement=arrangement,
         queue=queue,
         capacity=capacity,
         history=8,
         checkpoint=None,
     )
-    settings.update(overrides)
-    return network.build_network(jax.random.key(21), N, **settings)
+    return build_small_network(jax.random.key(21), N, **(settings | overrides))
 
 
-DRIVE = inputs.Drive(
-    current=inputs.constant_current(STEPS, N, 0.08, DT),
-    spikes_ms=inputs.poisson_spikes(jax.random.key(22), 200.0, STEPS, N_IN, DT),
-)
+DRIVE = constant_drive(jax.random.key(22), STEPS, N, N_IN, DT, current=0.08, rate_hz=200.0)
 
 
 def loss_of(net, drive=DRIVE):

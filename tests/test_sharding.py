@@ -1,5 +1,6 @@
-"""One network split across devices (adseq_lab.sharding): the same raster, statistics and final
-state as the single-device run, with every synapse array actually split along the post axis.
+"""One network split across devices: the same raster, statistics and final state as the
+single-device run, with every synapse array actually split along the post axis, both through
+adseq_lab.sharding and through a plain ``jit`` of ``network.simulate`` on sharded inputs.
 
 Four CPU devices exist only when XLA_FLAGS is set before JAX starts, so the sharded runs happen in
 a subprocess; the single-device references are computed here, in the test process."""
@@ -78,11 +79,25 @@ def summary(result: network.SimResult) -> dict[str, np.ndarray]:
     }
 
 
-SCRIPT = textwrap.dedent(
+def run_on_four_cpus(script: str, *args: str) -> str:
+    """Run ``script`` in a new Python with four host CPU devices; its standard output."""
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+SHARDED_RUNS = textwrap.dedent(
     """
-    import json, os, sys
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-    os.environ["JAX_PLATFORMS"] = "cpu"
+    import json, sys
     sys.path.insert(0, sys.argv[1])
     import jax, numpy as np
     from adseq_lab import sharding
@@ -124,16 +139,7 @@ SCRIPT = textwrap.dedent(
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory):
     out = tmp_path_factory.mktemp("sharding") / "runs"
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(Path(__file__).parent), str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_on_four_cpus(SHARDED_RUNS, str(Path(__file__).parent), str(out))
     report = json.loads(Path(f"{out}.json").read_text())
     with np.load(f"{out}.npz") as arrays:
         return report, {key: arrays[key] for key in arrays.files}
@@ -197,6 +203,49 @@ def test_single_device_mesh_in_process():
     with pytest.raises(ValueError, match="delays must lie in"):
         bad = dataclasses.replace(params, recurrent_delay_ms=params.recurrent_delay_ms + 10.0)
         sharding.simulate_sharded(net, bad, drive, mesh=sharding.post_mesh(1))
+
+
+PLAIN_JIT = textwrap.dedent(
+    """
+    import sys
+    import jax, numpy as np
+    from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+    from adseq_lab import inputs, network
+
+    mesh = jax.make_mesh((4,), ("post",), axis_types=(AxisType.Auto,))
+    post = NamedSharding(mesh, P(None, "post"))
+    arrangement = sys.argv[1]
+    net, params = network.build_network(
+        jax.random.key(0), 32, n_inputs=8, connection_prob=0.3, weight_scale=0.2,
+        delay_ms=1.0, delay_spread_ms=0.4, max_delay_ms=2.5, dt_ms=0.1,
+        arrangement=arrangement, queue="fifo_ring", capacity=8, history=8)
+    drive = inputs.Drive(
+        current=inputs.constant_current(200, 32, 0.08, 0.1),
+        spikes_ms=inputs.poisson_spikes(jax.random.key(1), 200.0, 200, 8, 0.1))
+    reference = jax.jit(network.simulate)(net, params, drive)
+    shard = lambda x: jax.device_put(x, post) if getattr(x, "ndim", 0) == 2 else x
+    state = network.init_state(net, params)
+    if arrangement == "per_synapse":
+        queue_axis = NamedSharding(mesh, P(None, "post", None))
+        state = jax.tree.map(
+            lambda x: jax.device_put(x, queue_axis) if x.ndim == 3 else shard(x), state)
+    sharded = jax.jit(network.simulate)(
+        jax.tree.map(shard, net), jax.tree.map(shard, params), drive, state=state)
+    assert int(reference.spikes.sum()) > 50
+    np.testing.assert_array_equal(np.asarray(sharded.spikes), np.asarray(reference.spikes))
+    weight = jax.tree.map(shard, params).recurrent_weight
+    assert len(weight.sharding.device_set) == 4
+    print("ok")
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "arrangement", ["per_neuron", pytest.param("per_synapse", marks=pytest.mark.slow)]
+)
+def test_plain_jit_of_post_sharded_inputs_gives_the_same_raster(arrangement):
+    """No adseq_lab.sharding: ``device_put`` along the post axis and let ``jit`` partition."""
+    assert run_on_four_cpus(PLAIN_JIT, arrangement).strip().endswith("ok")
 
 
 def test_docstring_example():
