@@ -28,9 +28,11 @@ from ..inputs import Drive, spikes_from_times
 from ..train.bounded import bounded_delay, raw_delay
 from ..train.gradients import Mode
 from ..train.loop import Callback, fit
+from .feedforward import parse_queue
+from .raster import Raster
 from .ttfs import first_spike_times
 
-__all__ = ["SpikeTimingResult", "spike_timing"]
+__all__ = ["SpikeTimingResult", "spike_timing", "spike_timing_raster"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +50,47 @@ class SpikeTimingResult:
     dt_ms: float
     losses: np.ndarray
     steps: int
+
+
+def _setup(
+    input_ms: Sequence[float],
+    weights: Sequence[float] | float,
+    max_delay_ms: float,
+    dt_ms: float,
+    duration_ms: float,
+    queue: str,
+) -> tuple[network.Network, Drive, jax.Array]:
+    """The task's network (``len(input_ms)`` inputs onto one neuron), its input drive and the
+    ``(n, 1)`` weights."""
+    n = len(input_ms)
+    arrangement, kind, history = parse_queue(queue)
+    n_steps = int(round(duration_ms / dt_ms))
+    net = network.Network(
+        n_neurons=1,
+        n_inputs=n,
+        recurrent=False,
+        dt_ms=dt_ms,
+        max_delay_ms=max_delay_ms,
+        arrangement=arrangement,
+        queue=kind,
+        history=history,
+        checkpoint=None,
+    ).validate()
+    drive = Drive(spikes_ms=spikes_from_times([[t] for t in input_ms], n_steps, dt_ms))
+    weight = jnp.broadcast_to(jnp.asarray(weights, jnp.float32), (n,)).reshape(n, 1)
+    return net, drive, weight
+
+
+def _params(
+    weight: jax.Array, delays_ms: jax.Array, tau_syn_ms: float, tau_mem_ms: float
+) -> network.NetworkParams:
+    return network.NetworkParams(
+        input_weight=weight,
+        input_delay_ms=delays_ms.reshape(weight.shape),
+        tau_syn_ms=jnp.float32(tau_syn_ms),
+        tau_mem_ms=jnp.float32(tau_mem_ms),
+        vthres=jnp.float32(1.0),
+    )
 
 
 def spike_timing(
@@ -73,40 +116,17 @@ def spike_timing(
     (learning_rate)``; ``queue``: see :func:`adseq_lab.tasks.feedforward.parse_queue`;
     ``callback(step, loss, raw_delays, grads)`` every ``every`` steps (``False`` stops), with
     the delays ``bounded_delay(raw_delays, max_delay_ms)``."""
-    from .feedforward import parse_queue
-
     n = len(input_ms)
     if n < 1:
         raise ValueError("input_ms needs at least one spike time")
     if not 0 < target_ms < duration_ms:
         raise ValueError(f"target_ms must lie in (0, duration_ms={duration_ms}), got {target_ms}")
-    arrangement, kind, history = parse_queue(queue)
-    n_steps = int(round(duration_ms / dt_ms))
-    net = network.Network(
-        n_neurons=1,
-        n_inputs=n,
-        recurrent=False,
-        dt_ms=dt_ms,
-        max_delay_ms=max_delay_ms,
-        arrangement=arrangement,
-        queue=kind,
-        history=history,
-        checkpoint=None,
-    ).validate()
-    drive = Drive(spikes_ms=spikes_from_times([[t] for t in input_ms], n_steps, dt_ms))
-    weight = jnp.broadcast_to(jnp.asarray(weights, jnp.float32), (n,)).reshape(n, 1)
+    net, drive, weight = _setup(input_ms, weights, max_delay_ms, dt_ms, duration_ms, queue)
     start = jnp.broadcast_to(jnp.asarray(initial_delay_ms, jnp.float32), (n,))
 
     def simulate(raw):
-        delays = bounded_delay(raw, max_delay_ms).reshape(n, 1)
-        params = network.NetworkParams(
-            input_weight=weight,
-            input_delay_ms=delays,
-            tau_syn_ms=jnp.float32(tau_syn_ms),
-            tau_mem_ms=jnp.float32(tau_mem_ms),
-            vthres=jnp.float32(1.0),
-        )
-        return network.simulate(net, params, drive)
+        delays = bounded_delay(raw, max_delay_ms)
+        return network.simulate(net, _params(weight, delays, tau_syn_ms, tau_mem_ms), drive)
 
     def loss(raw):
         times, _ = first_spike_times(
@@ -139,3 +159,35 @@ def spike_timing(
         losses=result.losses,
         steps=result.step,
     )
+
+
+_simulate = jax.jit(network.simulate)
+
+
+def spike_timing_raster(
+    delays_ms: Sequence[float] | jax.Array,
+    *,
+    input_ms: Sequence[float] = (1.0, 1.5, 2.0),
+    weights: Sequence[float] | float = 1.2,
+    max_delay_ms: float = 6.0,
+    dt_ms: float = 0.05,
+    duration_ms: float = 12.0,
+    tau_syn_ms: float = 1.0,
+    tau_mem_ms: float = 2.0,
+    queue: str = "history:1",
+) -> Raster:
+    """Spikes of the task's network (the settings as in :func:`spike_timing`) with the
+    synapses' ``delays_ms`` ``(n_inputs,)``: the inputs (``"inputs"``, one spike each at
+    ``input_ms``) and the neuron (``"neuron"``, the last index)."""
+    n = len(input_ms)
+    if n < 1:
+        raise ValueError("input_ms needs at least one spike time")
+    delays = np.asarray(delays_ms, np.float32)
+    if delays.shape != (n,):
+        raise ValueError(f"delays_ms must have shape ({n},) (one per input), got {delays.shape}")
+    if not np.all((delays >= 0) & (delays <= max_delay_ms)):
+        raise ValueError(f"delays_ms must lie in [0, max_delay_ms={max_delay_ms}], got {delays}")
+    net, drive, weight = _setup(input_ms, weights, max_delay_ms, dt_ms, duration_ms, queue)
+    result = _simulate(net, _params(weight, jnp.asarray(delays), tau_syn_ms, tau_mem_ms), drive)
+    tables = (("inputs", np.asarray(drive.spikes_ms)), ("neuron", np.asarray(result.spike_ms)))
+    return Raster.from_tables(tables, dt_ms)

@@ -21,6 +21,7 @@ the parameters with the best validation accuracy are kept and tested.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,9 +32,11 @@ import numpy as np
 import optax
 
 from ..spikes import NO_SPIKE
-from ..train.loop import fit
+from ..train.gradients import Mode
+from ..train.loop import Callback, fit
 from ..xla_options import compiler_options
 from .feedforward import Feedforward, LayerParams
+from .raster import Raster
 from .ttfs import first_spike_times
 from .yinyang_data import YinYangData, YinYangSplits, yinyang_splits
 
@@ -45,6 +48,7 @@ __all__ = [
     "example_loss",
     "predictions",
     "train_yinyang",
+    "yinyang_raster",
 ]
 
 
@@ -262,13 +266,19 @@ class YinYangResult:
         }
 
 
-def _optimizer(config: YinYangConfig, total_steps: int) -> optax.GradientTransformation:
+def _optimizer(
+    config: YinYangConfig,
+    total_steps: int,
+    given: optax.GradientTransformation | None = None,
+) -> optax.GradientTransformation:
     def adam(rate: float) -> optax.GradientTransformation:
         return optax.adam(optax.cosine_decay_schedule(rate, total_steps, alpha=0.05))
 
-    delays = adam(config.delay_learning_rate) if config.learn_delays else optax.set_to_zero()
+    weights = adam(config.learning_rate) if given is None else given
+    delays = adam(config.delay_learning_rate) if given is None else given
+    delays = delays if config.learn_delays else optax.set_to_zero()
     labels = lambda params: [LayerParams("weight", "delay") for _ in params]  # noqa: E731
-    return optax.multi_transform({"weight": adam(config.learning_rate), "delay": delays}, labels)
+    return optax.multi_transform({"weight": weights, "delay": delays}, labels)
 
 
 def train_yinyang(
@@ -278,9 +288,19 @@ def train_yinyang(
     progress: bool = False,
     epoch_callback: Callable[[dict[str, float], list[LayerParams]], bool | None] | None = None,
     stop: Any = None,
+    callback: Callback | None = None,
+    mode: Mode = "reverse",
+    optimizer: optax.GradientTransformation | None = None,
 ) -> YinYangResult:
     """Train and test (see the module doc). ``epoch_callback(record, params)`` after each epoch
-    (``record`` as in ``history``); returning ``False`` stops, as does ``stop.is_set()``."""
+    (``record`` as in ``history``); returning ``False`` stops, as does ``stop.is_set()``.
+
+    ``callback(step, loss, params, grads)`` after every optimiser step (``params``: the current
+    :class:`LayerParams`, raw delays; ``grads``: unclipped); returning ``False`` stops, after
+    that step's epoch record if it ends an epoch. ``mode``: the gradient mode of
+    :func:`adseq_lab.train.fit`. ``optimizer`` replaces the default Adam (its own learning
+    rate per group, cosine decay) for weights and delays; with ``learn_delays=False`` the delays
+    stay frozen either way."""
     start_time = time.perf_counter()
     data = data or yinyang_splits(config.train_size, config.validation_size, config.test_size)
     params = config.init(jax.random.key(config.seed))
@@ -308,8 +328,9 @@ def train_yinyang(
 
     def on_step(step, loss, current, grads):
         epoch_losses.append(loss)
+        go_on = callback is None or callback(step, loss, current, grads) is not False
         if step % per_epoch:
-            return None
+            return go_on
         validation = evaluate(current, data.validation, config, predict=predict)
         train = evaluate(current, train_probe, config, predict=predict)
         record = {
@@ -323,16 +344,17 @@ def train_yinyang(
         history.append(record)
         if validation["accuracy"] > best["accuracy"]:
             best.update(accuracy=validation["accuracy"], params=current, epoch=record["epoch"])
-        if epoch_callback is not None:
-            return epoch_callback(record, current)
-        return None
+        if epoch_callback is not None and epoch_callback(record, current) is False:
+            return False
+        return go_on
 
     result = fit(
         lambda p, example: example_loss(p, example, config),
         params,
         steps=total,
-        optimizer=_optimizer(config, total),
+        optimizer=_optimizer(config, total, optimizer),
         batches=batch,
+        mode=mode,
         per_example=True,
         has_aux=True,
         clip_norm=config.clip_norm,
@@ -354,3 +376,36 @@ def train_yinyang(
         test=test,
         stopped=result.stopped,
     )
+
+
+_encode = jax.jit(encode, static_argnums=1)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _layer_spikes(model: Feedforward, params: list[LayerParams], table: jax.Array):
+    """Every layer's ``spike_ms``; compiled once per model, whatever the training settings."""
+    return [result.spike_ms for result in model.simulate(params, table)]
+
+
+def yinyang_raster(
+    params: list[LayerParams], features: jax.Array | np.ndarray, config: YinYangConfig
+) -> Raster:
+    """Spikes of the network with ``params`` (raw delays, as in training) on one example's
+    ``(4,)`` features: ``"inputs"`` (the 5 encoded spikes, :func:`encode`), ``"hidden"``
+    (``config.hidden``) and ``"outputs"`` (3, in class order), over ``config.t_max_ms``."""
+    features = np.asarray(features, np.float32)
+    if features.shape != (4,):
+        raise ValueError(f"features must be one example's (4,) features, got {features.shape}")
+    sizes = config.model().sizes
+    expected = [(n_pre, n_post) for n_pre, n_post in zip(sizes[:-1], sizes[1:], strict=True)]
+    found = [(np.shape(p.weight), np.shape(p.raw_delay)) for p in params]
+    if found != [(shape, shape) for shape in expected]:
+        raise ValueError(
+            f"params must be {len(expected)} LayerParams with weight and raw_delay shaped "
+            f"{expected} (config.hidden={config.hidden}), got {found}"
+        )
+    table = _encode(jnp.asarray(features), config)
+    spikes = _layer_spikes(config.model(), list(params), table)
+    names = ("inputs", "hidden", "outputs")
+    tables = zip(names, [table, *spikes], strict=True)
+    return Raster.from_tables([(name, np.asarray(t)) for name, t in tables], config.dt_ms)
