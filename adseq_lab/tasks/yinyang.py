@@ -57,7 +57,7 @@ class YinYangConfig:
     """Every setting of a Yin-Yang run (times in ms). Defaults: the ``adseq-lab yinyang`` run."""
 
     hidden: int = 100
-    epochs: int = 20
+    epochs: int = 60
     batch_size: int = 25
     learning_rate: float = 1e-2
     delay_learning_rate: float = 1e-2
