@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from adseq_lab import network
-from adseq_lab.tasks.delay_recovery import alpha_filtered, delay_recovery
+from adseq_lab.tasks.delay_recovery import (
+    alpha_filtered,
+    delay_recovery,
+    delay_recovery_raster,
+    teacher,
+)
 from adseq_lab.tasks.feedforward import Feedforward, LayerParams, parse_queue
 from adseq_lab.tasks.spike_timing import spike_timing
 from adseq_lab.tasks.ttfs import first_spike_times
@@ -198,3 +203,36 @@ def test_layer_params_are_a_pytree_for_optax():
     assert len(grads) == 2
     (value, _), grad = value_and_grad(lambda p: jnp.sum(p[0].weight ** 2))(params)
     assert float(value) == 6.0 and grad[0].weight.shape == (2, 3)
+
+
+def test_delay_recovery_raster_student_with_hidden_delays_is_the_teacher():
+    settings = dict(n_inputs=4, n_outputs=3, trials=2, rate_hz=150.0, duration_ms=15.0)
+    world = teacher(**settings, seed=0)
+    same = delay_recovery_raster(world.hidden_ms, trial=1, **settings, seed=0)
+    names = [name for name, _, _ in same.groups]
+    assert names == ["inputs", "teacher", "student"] and same.n_neurons == 4 + 3 + 3
+
+    def spikes(raster, group):
+        first, stop = next((f, s) for n, f, s in raster.groups if n == group)
+        inside = (raster.neurons >= first) & (raster.neurons < stop)
+        return raster.neurons[inside] - first, raster.times_ms[inside]
+
+    teacher_n, teacher_t = spikes(same, "teacher")
+    student_n, student_t = spikes(same, "student")
+    assert len(teacher_t) > 0
+    np.testing.assert_array_equal(teacher_n, student_n)
+    np.testing.assert_array_equal(teacher_t, student_t)
+    inputs_n, inputs_t = spikes(same, "inputs")
+    table = np.asarray(world.spikes_in[1])
+    assert len(inputs_t) == int(np.sum(table >= 0))
+    moved = delay_recovery_raster(np.full((4, 3), 0.1), trial=1, **settings, seed=0)
+    assert not np.array_equal(spikes(moved, "student")[1], student_t)
+
+
+def test_delay_recovery_raster_refuses_bad_delays_and_trials():
+    with pytest.raises(ValueError, match="delays_ms must have shape"):
+        delay_recovery_raster(np.zeros((2, 2)), n_inputs=4, n_outputs=3, trials=1)
+    with pytest.raises(ValueError, match="delays_ms must lie in"):
+        delay_recovery_raster(np.full((4, 3), 9.0), n_inputs=4, n_outputs=3, trials=1)
+    with pytest.raises(ValueError, match="trial must lie in"):
+        delay_recovery_raster(np.zeros((4, 3)), trial=2, n_inputs=4, n_outputs=3, trials=2)

@@ -35,7 +35,7 @@ import panel as pn
 import param
 
 from .. import plotting
-from ..tasks.delay_recovery import delay_recovery
+from ..tasks.delay_recovery import delay_recovery, delay_recovery_raster
 from ..tasks.raster import Raster
 from ..tasks.spike_timing import spike_timing, spike_timing_raster
 from ..tasks.yinyang import YinYangConfig, train_yinyang, yinyang_raster
@@ -81,13 +81,13 @@ class StudioRun:
     raw_params, grads)`` after every step (``False`` stops) and ``on_metrics(step, {name:
     value})`` where the task evaluates (Yin-Yang: per epoch), and returns its result;
     ``delays(raw_params)``: the shown delays (ms) ``(len(labels),)``; ``raster(raw_params)``: the
-    library's spike raster of one example (``None``: the task has none), ``raster_title`` what
-    it shows; ``summary(result)``: one line on the finished run.
+    library's spike raster of one example, ``raster_title`` what it shows; ``summary(result)``:
+    one line on the finished run.
     """
 
     train: Callable[[Callback, MetricsCallback], Any]
     delays: Callable[[Any], np.ndarray]
-    raster: Callable[[Any], Raster] | None
+    raster: Callable[[Any], Raster]
     raster_title: str
     summary: Callable[[Any], str]
 
@@ -131,10 +131,15 @@ def _spike_timing(c: Controls) -> StudioRun:
 
 
 # ---- delay recovery -------------------------------------------------------------------------
-DELAY_RECOVERY = dict(n_inputs=4, n_outputs=3, trials=4, duration_ms=25.0, max_delay_ms=5.0)
+DELAY_RECOVERY = dict(
+    n_inputs=4, n_outputs=3, trials=4, rate_hz=150.0, duration_ms=25.0, max_delay_ms=5.0
+)  # 4 inputs drive the outputs only at a higher rate than the task's 40 Hz
 
 
 def _delay_recovery(c: Controls) -> StudioRun:
+    def delays(raw: Any) -> np.ndarray:
+        return np.asarray(bounded_delay(raw, DELAY_RECOVERY["max_delay_ms"]))
+
     return StudioRun(
         train=lambda callback, on_metrics: delay_recovery(
             **DELAY_RECOVERY,
@@ -146,9 +151,9 @@ def _delay_recovery(c: Controls) -> StudioRun:
             callback=callback,
             every=1,
         ),
-        delays=lambda raw: np.asarray(bounded_delay(raw, DELAY_RECOVERY["max_delay_ms"])).ravel(),
-        raster=None,
-        raster_title="",
+        delays=lambda raw: delays(raw).ravel(),
+        raster=lambda raw: delay_recovery_raster(delays(raw), **DELAY_RECOVERY, seed=c.seed),
+        raster_title="trial 0: inputs, teacher and student outputs",
         summary=lambda r: f"mean delay error {r.mean_error_ms:.3f} ms",
     )
 
@@ -413,7 +418,7 @@ class LearningStudio(pn.viewable.Viewer):
             stopping = self._stop.is_set()
             now = time.monotonic()
             due = step >= steps or stopping or now - last_raster[0] >= UPDATE_S
-            if run.raster is not None and due:
+            if due:
                 history.record_raster(step, run.raster(params))
                 last_raster[0] = now
             return not stopping
@@ -442,7 +447,7 @@ class LearningStudio(pn.viewable.Viewer):
             self._raster_shown = None
             self._raster.visible = False
             self._raster_title = run.raster_title
-            self._raster_note.object = "" if run.raster else "No spike raster for this task."
+            self._raster_note.object = ""
             callback = self._callback(run, history)
             self._status.object = "Compiling and training…"
             worker = asyncio.ensure_future(

@@ -30,8 +30,16 @@ from ..train.bounded import bounded_delay, raw_delay
 from ..train.gradients import Mode
 from ..train.loop import Callback, fit
 from .feedforward import parse_queue
+from .raster import Raster
 
-__all__ = ["DelayRecoveryResult", "delay_recovery", "alpha_filtered"]
+__all__ = [
+    "DelayRecoveryResult",
+    "Teacher",
+    "alpha_filtered",
+    "delay_recovery",
+    "delay_recovery_raster",
+    "teacher",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +78,107 @@ def alpha_filtered(
     return jnp.sum(jnp.where(after, x * jnp.exp(1.0 - x), 0.0), axis=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class Teacher:
+    """The task's fixed world, drawn from one seed: the layer ``net``, ``weight`` and
+    ``hidden_ms`` (the teacher's delays) ``(n_inputs, n_outputs)``, and the input trains
+    ``spikes_in`` ``(trials, T, n_inputs)`` (ms where an input spiked in a step, -1 where not)."""
+
+    net: network.Network
+    weight: jax.Array
+    hidden_ms: jax.Array
+    spikes_in: jax.Array
+    tau_syn_ms: float
+    tau_mem_ms: float
+
+    def simulate(self, delays_ms: jax.Array, spikes_in: jax.Array) -> network.SimResult:
+        """The layer with synapse delays ``delays_ms`` ``(n_inputs, n_outputs)`` driven by one
+        trial's ``spikes_in`` ``(T, n_inputs)``."""
+        params = network.NetworkParams(
+            input_weight=self.weight,
+            input_delay_ms=delays_ms,
+            tau_syn_ms=jnp.float32(self.tau_syn_ms),
+            tau_mem_ms=jnp.float32(self.tau_mem_ms),
+            vthres=jnp.float32(1.0),
+        )
+        return network.simulate(self.net, params, Drive(spikes_ms=spikes_in))
+
+
+def teacher(
+    *,
+    n_inputs: int = 20,
+    n_outputs: int = 20,
+    trials: int = 32,
+    rate_hz: float = 40.0,
+    duration_ms: float = 25.0,
+    dt_ms: float = 0.05,
+    delay_range_ms: tuple[float, float] = (0.5, 4.5),
+    max_delay_ms: float = 5.0,
+    weight_range: tuple[float, float] = (0.3, 0.8),
+    tau_syn_ms: float = 1.0,
+    tau_mem_ms: float = 2.0,
+    queue: str = "history:4",
+    seed: int = 0,
+) -> Teacher:
+    """Draw the task's world (see the module doc): excitatory weights uniform in
+    ``weight_range``, hidden delays uniform in ``delay_range_ms`` (ms), ``trials`` Poisson input
+    trains at ``rate_hz`` over ``duration_ms``; every draw from ``seed``."""
+    low, high = delay_range_ms
+    if not 0 <= low < high <= max_delay_ms:
+        raise ValueError(
+            f"delay_range_ms must satisfy 0 <= low < high <= max_delay_ms ({max_delay_ms}), "
+            f"got {delay_range_ms}"
+        )
+    arrangement, kind, history = parse_queue(queue)
+    n_steps = int(round(duration_ms / dt_ms))
+    net = network.Network(
+        n_neurons=n_outputs,
+        n_inputs=n_inputs,
+        recurrent=False,
+        dt_ms=dt_ms,
+        max_delay_ms=max_delay_ms,
+        arrangement=arrangement,
+        queue=kind,
+        history=history,
+        record_voltage=(),
+        checkpoint=None,
+    ).validate()
+    k_weight, k_delay, k_input = jax.random.split(jax.random.key(seed), 3)
+    shape = (n_inputs, n_outputs)
+    weight = jax.random.uniform(k_weight, shape, minval=weight_range[0], maxval=weight_range[1])
+    hidden = jax.random.uniform(k_delay, shape, minval=low, maxval=high)
+    spikes_in = jax.vmap(lambda k: poisson_spikes(k, rate_hz, n_steps, n_inputs, dt_ms))(
+        jax.random.split(k_input, trials)
+    )
+    return Teacher(net, weight, hidden, spikes_in, tau_syn_ms, tau_mem_ms)
+
+
+def delay_recovery_raster(delays_ms: jax.Array, *, trial: int = 0, **settings) -> Raster:
+    """Spikes of one trial: the inputs (``"inputs"``), the teacher's outputs (``"teacher"``) and
+    the outputs with the student's ``delays_ms`` ``(n_inputs, n_outputs)`` (``"student"``);
+    ``settings``: the keywords of :func:`teacher` (the task's defaults otherwise)."""
+    world = teacher(**settings)
+    trials, _, n_inputs = world.spikes_in.shape
+    if not 0 <= trial < trials:
+        raise ValueError(f"trial must lie in [0, {trials}), got {trial}")
+    delays = np.asarray(delays_ms, np.float32)
+    if delays.shape != world.hidden_ms.shape:
+        raise ValueError(
+            f"delays_ms must have shape {world.hidden_ms.shape} (n_inputs, n_outputs), "
+            f"got {delays.shape}"
+        )
+    max_delay_ms = world.net.max_delay_ms
+    if not np.all((delays >= 0) & (delays <= max_delay_ms)):
+        raise ValueError(f"delays_ms must lie in [0, max_delay_ms={max_delay_ms}]")
+    spikes = world.spikes_in[trial]
+    tables = (
+        ("inputs", np.asarray(spikes)),
+        ("teacher", np.asarray(world.simulate(world.hidden_ms, spikes).spike_ms)),
+        ("student", np.asarray(world.simulate(jnp.asarray(delays), spikes).spike_ms)),
+    )
+    return Raster.from_tables(tables, world.net.dt_ms)
+
+
 def delay_recovery(
     *,
     n_inputs: int = 20,
@@ -102,45 +211,27 @@ def delay_recovery(
     the ``n_inputs * n_outputs`` delays) or ``"forward"``; ``callback(step, loss, raw_delays,
     grads)`` every ``every`` steps (``False`` stops), delays ``bounded_delay(raw_delays,
     max_delay_ms)``."""
-    low, high = delay_range_ms
-    if not 0 <= low < high <= max_delay_ms:
-        raise ValueError(
-            f"delay_range_ms must satisfy 0 <= low < high <= max_delay_ms ({max_delay_ms}), "
-            f"got {delay_range_ms}"
-        )
     if not kernels_ms or any(not k > 0 for k in kernels_ms):
         raise ValueError(f"kernels_ms must be one or more positive widths (ms), got {kernels_ms}")
-    arrangement, kind, history = parse_queue(queue)
-    n_steps = int(round(duration_ms / dt_ms))
-    net = network.Network(
-        n_neurons=n_outputs,
+    world = teacher(
         n_inputs=n_inputs,
-        recurrent=False,
+        n_outputs=n_outputs,
+        trials=trials,
+        rate_hz=rate_hz,
+        duration_ms=duration_ms,
         dt_ms=dt_ms,
+        delay_range_ms=delay_range_ms,
         max_delay_ms=max_delay_ms,
-        arrangement=arrangement,
-        queue=kind,
-        history=history,
-        record_voltage=(),
-        checkpoint=None,
-    ).validate()
-    k_weight, k_delay, k_input = jax.random.split(jax.random.key(seed), 3)
-    shape = (n_inputs, n_outputs)
-    weight = jax.random.uniform(k_weight, shape, minval=weight_range[0], maxval=weight_range[1])
-    hidden = jax.random.uniform(k_delay, shape, minval=low, maxval=high)
-    spikes_in = jax.vmap(lambda k: poisson_spikes(k, rate_hz, n_steps, n_inputs, dt_ms))(
-        jax.random.split(k_input, trials)
+        weight_range=weight_range,
+        tau_syn_ms=tau_syn_ms,
+        tau_mem_ms=tau_mem_ms,
+        queue=queue,
+        seed=seed,
     )
+    hidden, spikes_in, shape = world.hidden_ms, world.spikes_in, world.hidden_ms.shape
 
     def observed(delays, spikes):
-        params = network.NetworkParams(
-            input_weight=weight,
-            input_delay_ms=delays,
-            tau_syn_ms=jnp.float32(tau_syn_ms),
-            tau_mem_ms=jnp.float32(tau_mem_ms),
-            vthres=jnp.float32(1.0),
-        )
-        result = network.simulate(net, params, Drive(spikes_ms=spikes))
+        result = world.simulate(delays, spikes)
         traces = [alpha_filtered(result.spike_ms, dt_ms, k, sample_every) for k in kernels_ms]
         return jnp.stack(traces), result.spikes
 

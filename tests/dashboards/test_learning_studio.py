@@ -13,6 +13,7 @@ import pytest
 from adseq_lab.dashboards import learning_studio
 from adseq_lab.dashboards.apps import APPS
 from adseq_lab.dashboards.learning_studio import LearningStudio
+from adseq_lab.tasks.delay_recovery import delay_recovery_raster
 from adseq_lab.tasks.spike_timing import spike_timing_raster
 
 
@@ -95,7 +96,14 @@ def test_stop_ends_delay_recovery_early(monkeypatch):
     learned = studio.result.learned_ms.ravel()
     for label, final in zip(studio.history.labels, learned, strict=True):
         assert curve(trajectories, label)[1][-1] == pytest.approx(final, abs=1e-6)
-    assert "No spike raster" in studio._raster_note.object and not studio._raster.visible
+    step, raster = studio.history.raster
+    assert step == 1 and studio._raster.visible
+    expected = delay_recovery_raster(
+        studio.result.learned_ms, **learning_studio.DELAY_RECOVERY, seed=studio.seed
+    )
+    np.testing.assert_array_equal(raster.neurons, expected.neurons)
+    np.testing.assert_allclose(raster.times_ms, expected.times_ms)
+    assert [name for name, _, _ in raster.groups] == ["inputs", "teacher", "student"]
 
 
 def yinyang_shown(params) -> np.ndarray:
