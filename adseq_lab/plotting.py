@@ -30,6 +30,7 @@ __all__ = [
     "loss_curve",
     "benchmark_frame",
     "benchmark_curves",
+    "sweep_curves",
 ]
 
 DATASHADE_ABOVE = 100_000
@@ -318,4 +319,86 @@ def benchmark_curves(frame: pd.DataFrame, value: str = "median_us") -> hv.Layout
         )
     if len(panels) == 1:
         return panels[0]
+    return hv.Layout(panels).cols(2)
+
+
+SWEEP_PLOTTED = (
+    ("us_per_step", "time per step (µs)", "Time per step"),
+    ("dropped", "dropped events", "Dropped events"),
+    ("spikes", "spikes", "Spikes"),
+    ("peak_bytes", "peak memory (bytes)", "Peak memory (XLA)"),
+)
+"""``(column, axis label, title)`` of each plot against the number of neurons."""
+SWEEP_SERIES_EXCLUDED = {"queue", "capacity", "arrangement", "history", "n_neurons", "seed"}
+"""Settings that are not named in legend labels (the kind's own, the x axis, averaged over)."""
+
+
+def _sweep_series(frame: pd.DataFrame) -> pd.Series:
+    """One legend label per row: the queue kind (capacity in brackets, or the per-neuron
+    history) and every other setting that varies in the sweep, apart from size and seed."""
+    import pandas as pd
+
+    from .sweep import DEFAULTS
+
+    varying = [
+        c
+        for c in DEFAULTS
+        if c in frame and c not in SWEEP_SERIES_EXCLUDED and frame[c].nunique(dropna=False) > 1
+    ]
+    delays = {"delay_ms", "max_delay_ms"} <= set(varying)
+    if delays and (frame["max_delay_ms"] == 2 * frame["delay_ms"]).all():
+        varying.remove("max_delay_ms")  # the default reach follows the mean delay
+
+    def label(row: pd.Series) -> str:
+        if row.get("arrangement") == "per_neuron":
+            text = f"per_neuron[h={row['history']}]"
+        else:
+            has_capacity = pd.notna(row.get("capacity"))
+            text = f"{row['queue']}[{int(row['capacity'])}]" if has_capacity else str(row["queue"])
+        return " ".join([text] + [f"{c}={row[c]}" for c in varying])
+
+    return frame.apply(label, axis=1) if len(frame) else pd.Series([], dtype=str)
+
+
+def sweep_curves(frame: pd.DataFrame) -> hv.Layout:
+    """Time per step, dropped events, spikes and peak memory against the number of neurons, one
+    curve per queue kind (and other varied setting), averaged over seeds."""
+    hv = _holoviews()
+    import pandas as pd
+
+    labels = _sweep_series(frame)
+    colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(sorted(set(labels)))}
+    xdim = hv.Dimension("n_neurons", label="neurons")
+    panels = []
+    for column, ylabel, title in SWEEP_PLOTTED:
+        ydim = hv.Dimension(column, label=ylabel)
+        layers = [hv.Curve([], xdim, ydim)]
+        if len(frame) and column in frame:
+            values = pd.DataFrame(
+                {
+                    "series": labels,
+                    "n_neurons": frame["n_neurons"].astype(int),
+                    column: pd.to_numeric(frame[column], errors="coerce"),
+                }
+            ).dropna()
+            means = values.groupby(["series", "n_neurons"], sort=True)[column].mean()
+            for series, part in means.groupby(level="series"):
+                data = (part.index.get_level_values("n_neurons"), part.to_numpy(np.float64))
+                color = colors[series]
+                layers.append(hv.Curve(data, xdim, ydim, label=series).opts(color=color))
+                layers.append(
+                    hv.Scatter(data, xdim, ydim, label=series).opts(
+                        color=color, size=6, tools=["hover"]
+                    )
+                )
+        panels.append(
+            hv.Overlay(layers).opts(
+                title=title,
+                width=WIDTH * 3 // 4,
+                height=HEIGHT * 3 // 4,
+                show_grid=True,
+                legend_position="right" if column == "us_per_step" else "top_left",
+                show_legend=column == "us_per_step",
+            )
+        )
     return hv.Layout(panels).cols(2)

@@ -20,9 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers and selects the Bokeh backend)
-import numpy as np
 import pandas as pd
 import panel as pn
 import param
@@ -31,22 +29,13 @@ from .. import plotting, queues, sweep
 from ..sweep_cli import SUMMARY_COLUMNS
 from .common import LOG, Messages, on_session_end
 
-__all__ = ["SweepPage", "sweep_plots"]
+__all__ = ["SweepPage"]
 
 UPDATE_S = 0.5
 MAX_POINTS = 200
 MAX_NEURONS = 2_000
 MAX_STEPS = 50_000
 LOCAL, DASK = "here (local)", "Dask scheduler"
-PLOTTED = (
-    ("us_per_step", "time per step (µs)", "Time per step"),
-    ("dropped", "dropped events", "Dropped events"),
-    ("spikes", "spikes", "Spikes"),
-    ("peak_bytes", "peak memory (bytes)", "Peak memory (XLA)"),
-)
-"""``(column, axis label, title)`` of each plot against the number of neurons."""
-SERIES_EXCLUDED = {"queue", "capacity", "arrangement", "history", "n_neurons", "seed"}
-"""Settings that are not named in legend labels (the kind's own, the x axis, averaged over)."""
 
 
 def _values(text: str, name: str, convert: Callable[[str], Any], expected: str) -> list:
@@ -82,72 +71,6 @@ FLOAT_AXES = {
 """Optional float axes: ``sweep setting: (field name, page parameter, allowed range)``."""
 
 
-def _series(frame: pd.DataFrame) -> pd.Series:
-    """One legend label per row: the queue kind (capacity in brackets, or the per-neuron
-    history) and every other setting that varies in the sweep, apart from size and seed."""
-    varying = [
-        c
-        for c in sweep.DEFAULTS
-        if c in frame and c not in SERIES_EXCLUDED and frame[c].nunique(dropna=False) > 1
-    ]
-    delays = {"delay_ms", "max_delay_ms"} <= set(varying)
-    if delays and (frame["max_delay_ms"] == 2 * frame["delay_ms"]).all():
-        varying.remove("max_delay_ms")  # the default reach follows the mean delay
-
-    def label(row: pd.Series) -> str:
-        if row.get("arrangement") == "per_neuron":
-            text = f"per_neuron[h={row['history']}]"
-        else:
-            has_capacity = pd.notna(row.get("capacity"))
-            text = f"{row['queue']}[{row['capacity']}]" if has_capacity else str(row["queue"])
-        return " ".join([text] + [f"{c}={row[c]}" for c in varying])
-
-    return frame.apply(label, axis=1) if len(frame) else pd.Series([], dtype=str)
-
-
-def sweep_plots(frame: pd.DataFrame) -> hv.Layout:
-    """Time per step, dropped events, spikes and peak memory against the number of neurons, one
-    curve per queue kind (and other varied setting), averaged over seeds."""
-    labels = _series(frame)
-    colors = {
-        s: plotting.PALETTE[i % len(plotting.PALETTE)] for i, s in enumerate(sorted(set(labels)))
-    }
-    xdim = hv.Dimension("n_neurons", label="neurons")
-    panels = []
-    for column, ylabel, title in PLOTTED:
-        ydim = hv.Dimension(column, label=ylabel)
-        layers = [hv.Curve([], xdim, ydim)]
-        if len(frame) and column in frame:
-            values = pd.DataFrame(
-                {
-                    "series": labels,
-                    "n_neurons": frame["n_neurons"].astype(int),
-                    column: pd.to_numeric(frame[column], errors="coerce"),
-                }
-            ).dropna()
-            means = values.groupby(["series", "n_neurons"], sort=True)[column].mean()
-            for series, part in means.groupby(level="series"):
-                data = (part.index.get_level_values("n_neurons"), part.to_numpy(np.float64))
-                color = colors[series]
-                layers.append(hv.Curve(data, xdim, ydim, label=series).opts(color=color))
-                layers.append(
-                    hv.Scatter(data, xdim, ydim, label=series).opts(
-                        color=color, size=6, tools=["hover"]
-                    )
-                )
-        panels.append(
-            hv.Overlay(layers).opts(
-                title=title,
-                width=plotting.WIDTH * 3 // 4,
-                height=plotting.HEIGHT * 3 // 4,
-                show_grid=True,
-                legend_position="right" if column == "us_per_step" else "top_left",
-                show_legend=column == "us_per_step",
-            )
-        )
-    return hv.Layout(panels).cols(2)
-
-
 class SweepPage(pn.viewable.Viewer):
     """Choose the grid and where to run it; Run sweeps in a worker thread, Stop ends early."""
 
@@ -177,7 +100,7 @@ class SweepPage(pn.viewable.Viewer):
         self._rows: list[dict[str, Any]] = []
         self._points: list[dict[str, Any]] = []
         self._drawn = -1  # rows in the plots and table shown (-1: none drawn yet)
-        self._plot = pn.pane.HoloViews(sweep_plots(pd.DataFrame()))
+        self._plot = pn.pane.HoloViews(plotting.sweep_curves(pd.DataFrame()))
         self._table = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width")
         self._status = pn.pane.Markdown("No sweep yet.", css_classes=["sweep-status"])
         self._layout = self._build()
@@ -351,7 +274,7 @@ class SweepPage(pn.viewable.Viewer):
         """Redraw plots, table and status from the rows so far; the number of rows shown."""
         frame = self.frame()
         if len(frame) != self._drawn:
-            self._plot.object = sweep_plots(frame)
+            self._plot.object = plotting.sweep_curves(frame)
             self._table.object = self.table(frame)
             self._drawn = len(frame)
         self.done = len(frame)

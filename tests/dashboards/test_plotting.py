@@ -113,6 +113,29 @@ def test_benchmark_frame_and_curves():
     hv.render(plotting.benchmark_curves(pd.DataFrame(frame)), backend="bokeh")
 
 
+def test_sweep_curves_average_seeds_per_kind_and_size():
+    frame = pd.DataFrame(
+        {
+            "queue": ["fifo_ring"] * 4 + ["ring"] * 2,
+            "capacity": [4, 4, 4, 4, None, None],
+            "n_neurons": [20, 20, 40, 40, 20, 40],
+            "seed": [0, 1, 0, 1, 0, 0],
+            "us_per_step": [1.0, 3.0, 5.0, 7.0, 2.0, 4.0],
+            "dropped": [0, 2, 4, 6, 0, 0],
+            "spikes": [10, 10, 20, 20, 10, 20],
+            "peak_bytes": [100, 100, 200, 200, 50, 60],
+        }
+    )
+    layout = plotting.sweep_curves(frame)
+    assert len(layout) == len(plotting.SWEEP_PLOTTED)
+    time_panel = layout[0]
+    curves = {c.label: c for c in time_panel if isinstance(c, hv.Curve) and c.label}
+    assert set(curves) == {"fifo_ring[4]", "ring"}
+    np.testing.assert_array_equal(curves["fifo_ring[4]"].dimension_values(1), [2.0, 6.0])
+    np.testing.assert_array_equal(curves["ring"].dimension_values(0), [20, 40])
+    assert len(plotting.sweep_curves(pd.DataFrame())) == len(plotting.SWEEP_PLOTTED)
+
+
 def test_importing_the_library_loads_neither_panel_nor_holoviews():
     code = (
         "import sys, adseq_lab, adseq_lab.plotting, adseq_lab.queue_trace, adseq_lab.serve;"
