@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .implementations import EventQueue, QueueType
-from .spikes import NO_SPIKE, crossing, time_to_step
+from .spikes import crossing, time_to_step
 
 __all__ = ["DelayedSynapse", "static_field"]
 
@@ -320,8 +320,19 @@ class DelayedSynapse:
     def _send_and_receive(
         self, t_ms: jax.Array, fire: jax.Array, arrival_ms: jax.Array, clamped: jax.Array
     ) -> tuple[Self, jax.Array]:
-        """Enqueue ``arrival_ms`` where ``fire``, then pop step ``round(t_ms / dt_ms)``."""
-        queue = self.queue.enqueue(time_to_step(arrival_ms, self.dt_ms), when=fire)
+        """Enqueue ``arrival_ms`` where ``fire``, then pop step ``round(t_ms / dt_ms)``.
+
+        The enqueue runs only in steps where some synapse fires (``lax.cond``; under ``vmap``
+        with a batched ``fire`` both branches run). Its result is a whole buffer, so the pop's
+        sums read stored arrivals instead of recomputing the enqueue per slot (on CPU, ~3x
+        faster for 10,000 FIFORing[4] queues).
+        """
+        queue = jax.lax.cond(
+            jnp.any(fire),
+            lambda q: q.enqueue(time_to_step(arrival_ms, self.dt_ms), when=fire),
+            lambda q: q,
+            self.queue,
+        )
         step = jnp.round(jax.lax.stop_gradient(t_ms) / self.dt_ms).astype(jnp.int32)
         queue, hit = queue.pop(step)
         counted = self.clamped + (fire & clamped).astype(jnp.int32)
@@ -346,8 +357,9 @@ class DelayedSynapse:
         vnext = per_synapse("vnext", vnext, self.shape)
         delay, clamped = self._usable_delay(delay_ms)
         spiked, spike_ms = crossing(t_ms, v, vnext, self.vthres, self.dt_ms)
-        arrival = jnp.where(spiked, spike_ms + delay, NO_SPIKE)
-        syn, hit = self._send_and_receive(t_ms, spiked, arrival, clamped)
+        # Only firing synapses enqueue (``when=spiked``), so the others' arrivals are left as they
+        # are: no select whose mask reverse mode would keep per step.
+        syn, hit = self._send_and_receive(t_ms, spiked, spike_ms + delay, clamped)
         return syn._receive(hit)
 
     def _static(self, t_ms, s, delay_ms, time_name: str) -> Self:

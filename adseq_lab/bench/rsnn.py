@@ -205,6 +205,7 @@ def measure_program(fn: Callable, args: tuple, steps: int, repeats: int) -> dict
         return row
     timing = measure.time_per_step(executable, args, steps, repeats)
     row["us_per_step"] = timing["median_us"]
+    row["cpu_us_per_step"] = timing["cpu_median_us"]
     row["runs_us"] = timing["runs_us"]
     value = jax.tree_util.tree_leaves(executable(*args))[0]
     row["finite"] = bool(jnp.all(jnp.isfinite(value)))
@@ -299,7 +300,8 @@ def _describe(row: dict[str, Any]) -> str:
     head += f"{row['mode']:>7} "
     if "us_per_step" not in row:
         return head + row.get("error", "")
-    text = head + f"{row['us_per_step']:9.1f} us/step  peak {row.get('peak_mb') or 0:8.1f} MB"
+    text = head + f"{row['us_per_step']:9.1f} us/step (CPU {row['cpu_us_per_step']:9.1f})"
+    text += f"  peak {row.get('peak_mb') or 0:8.1f} MB"
     at = [key for key in row if key.startswith("grad_peak_mb_at_")]
     if at:
         text += f"  ({at[0][len('grad_peak_mb_at_') :]} steps: {row[at[0]] or 0:.1f} MB)"
@@ -379,13 +381,23 @@ def run(args: argparse.Namespace) -> int:
             "kind",
             "mode",
             "adseq_us",
+            "adseq_cpu",
             "seed_us",
+            "seed_cpu",
             "seed_x",
+            "seed_cpu_x",
             "network_us",
+            "network_cpu",
             "network_x",
+            "network_cpu_x",
             "lean_us",
+            "lean_cpu",
             "lean_x",
-            "grad_mb",
+            "lean_cpu_x",
+            "adseq_mb",
+            "seed_mb",
+            "network_mb",
+            "lean_mb",
         ],
     )
     path = measure.write_json(
@@ -406,8 +418,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summarise(rows: list[dict[str, Any]], memory_steps: int) -> list[dict[str, Any]]:
-    """One line per (n, kind, mode): us/step per API and speed-ups over adseq 0.9.4
-    (``*_x``; ``lean`` is the per_neuron arrangement, compared with adseq's same kind)."""
+    """One line per (n, kind, mode): us/step per API, wall (``*_us``) and CPU (``*_cpu``),
+    speed-ups over adseq 0.9.4 (``*_x``, ``*_cpu_x``; ``lean`` is the per_neuron arrangement,
+    compared with adseq's same kind) and, on grad lines, the reverse-mode peak estimate at
+    ``memory_steps`` steps (``*_mb``)."""
     lean = {(r["n"], r["mode"]): r for r in rows if r["arrangement"] == "per_neuron"}
     table: dict[tuple, dict[str, Any]] = {}
     for row in rows:
@@ -416,21 +430,24 @@ def summarise(rows: list[dict[str, Any]], memory_steps: int) -> list[dict[str, A
         key = (row["n"], row["kind"], row["mode"])
         entry = table.setdefault(key, {"n": row["n"], "kind": row["kind"], "mode": row["mode"]})
         entry[f"{row['api']}_us"] = row.get("us_per_step")
-        if row["api"] == "network" and row["mode"] == "grad":
-            entry["grad_mb"] = row.get(f"grad_peak_mb_at_{memory_steps}")
+        entry[f"{row['api']}_cpu"] = row.get("cpu_us_per_step")
+        if row["mode"] == "grad":
+            entry[f"{row['api']}_mb"] = row.get(f"grad_peak_mb_at_{memory_steps}")
     for (n, _, mode), entry in table.items():
-        reference = entry.get("adseq_us")
         entry["lean_us"] = lean.get((n, mode), {}).get("us_per_step")
+        entry["lean_cpu"] = lean.get((n, mode), {}).get("cpu_us_per_step")
         for api in ("seed", "network", "lean"):
-            ours = entry.get(f"{api}_us")
-            entry[f"{api}_x"] = reference / ours if reference and ours else None
+            for unit, suffix in (("us", "x"), ("cpu", "cpu_x")):
+                reference, ours = entry.get(f"adseq_{unit}"), entry.get(f"{api}_{unit}")
+                entry[f"{api}_{suffix}"] = reference / ours if reference and ours else None
     return list(table.values()) + [
         {
             "n": r["n"],
             "kind": r["kind"],
             "mode": r["mode"],
             "lean_us": r.get("us_per_step"),
-            "grad_mb": r.get(f"grad_peak_mb_at_{memory_steps}"),
+            "lean_cpu": r.get("cpu_us_per_step"),
+            "lean_mb": r.get(f"grad_peak_mb_at_{memory_steps}"),
         }
         for r in lean.values()
     ]

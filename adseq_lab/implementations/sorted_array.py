@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from .array_queue import ArrayQueue
 from .base import as_arrival, never, pop_due, queue_dataclass, sum_last, vacated
+from .rowwise import insert
 
 __all__ = ["SortedArray"]
 
@@ -25,23 +26,14 @@ class SortedArray(ArrayQueue):
     def enqueue(self, arrival_step: Any, when: Any = True) -> SortedArray:
         when = jnp.asarray(when, bool)
         held = self.arrival_step
-        arrival = as_arrival(arrival_step, held.dtype)[..., None]
+        arrival = as_arrival(arrival_step, held.dtype)
         empty, gone = never(held.dtype), vacated(held.dtype)
-        position = sum_last(held <= arrival, jnp.int32)[..., None]
-        index = jnp.arange(self.capacity)
-        pad = jnp.full(held.shape[:-1] + (1,), empty, held.dtype)
-        from_right = jnp.concatenate([held[..., 1:], pad], axis=-1)
-        from_left = jnp.concatenate([pad, held[..., :-1]], axis=-1)
-        into_front = jnp.where(
-            index < position - 1, from_right, jnp.where(index == position - 1, arrival, held)
-        )
-        into_back = jnp.where(
-            index < position, held, jnp.where(index == position, arrival, from_left)
-        )
-        has_front = (held[..., 0] == gone)[..., None]
-        inserted = jnp.where(has_front, into_front, into_back)
-        full = (held[..., 0] != gone) & (held[..., -1] != empty)
-        return self._kept(jnp.where(when[..., None], inserted, held), when & full)
+        position = sum_last(held <= arrival[..., None], jnp.int32)
+        front = held[..., 0] == gone  # a delivered slot before the insertion point
+        side = jnp.where(when, jnp.where(front, 1, 2), 0)
+        inserted = insert(held, jnp.where(front, position - 1, position), side, arrival, empty)
+        full = ~front & (held[..., -1] != empty)
+        return self._kept(inserted, when & full)
 
     def pop(self, step: Any) -> tuple[SortedArray, jax.Array]:
         held = self.arrival_step
