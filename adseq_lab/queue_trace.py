@@ -29,6 +29,7 @@ from . import queues
 from .implementations import BitArray32, DoNothing, EventQueue, Ring, SingleSpike
 from .implementations.array_queue import ArrayQueue
 from .implementations.base import never
+from .implementations.heap import HeapQueue
 
 __all__ = ["EventStream", "EventTable", "QueueTrace", "poisson_stream", "trace_queue"]
 
@@ -170,9 +171,9 @@ def _held(queue: EventQueue) -> tuple[jax.Array, jax.Array, jax.Array]:
     ``arrival``: float32 arrival step per place (NaN if empty); ``count``: events there;
     ``carrier``: an array whose tangent is the summed tangent of those events.
     """
-    if isinstance(queue, ArrayQueue | SingleSpike):
+    if isinstance(queue, ArrayQueue | HeapQueue | SingleSpike):
         keys = queue.arrival_step
-        keys = keys if isinstance(queue, ArrayQueue) else keys[..., None]
+        keys = keys[..., None] if isinstance(queue, SingleSpike) else keys
         # a place holds an event unless it is empty (``never``) or a negative marker of a
         # delivered slot; stream arrivals are steps >= 0, so no event is ever negative
         held = (keys != never(keys.dtype)) & (keys >= 0)

@@ -18,7 +18,24 @@ from .base import (
     zeros_dropped,
 )
 
-__all__ = ["ArrayQueue"]
+__all__ = ["ArrayQueue", "resolve_capacity"]
+
+
+def resolve_capacity(kind: type, max_delay_steps: int | None, capacity: int | None) -> int:
+    """The capacity of a fixed-capacity kind: ``capacity``, else the kind's
+    ``default_capacity``, else ``max_delay_steps + 1`` (one event per step of the longest
+    delay)."""
+    max_delay_steps = check_max_delay(max_delay_steps, kind.__name__)
+    if capacity is None:
+        capacity = kind.default_capacity
+    if capacity is None:
+        if max_delay_steps is None:
+            raise ValueError(
+                f"{kind.__name__}: give max_delay_steps (>= 0) or a capacity "
+                f"({kind.__name__}.sized(k), k >= 1)"
+            )
+        capacity = max_delay_steps + 1
+    return check_capacity(capacity, kind.__name__)
 
 
 @queue_dataclass
@@ -44,17 +61,7 @@ class ArrayQueue(EventQueue):
         batch_shape: tuple = (),
         capacity: int | None = None,
     ):
-        max_delay_steps = check_max_delay(max_delay_steps, cls.__name__)
-        if capacity is None:
-            capacity = cls.default_capacity
-        if capacity is None:
-            if max_delay_steps is None:
-                raise ValueError(
-                    f"{cls.__name__}: give max_delay_steps (>= 0) or a capacity "
-                    f"({cls.__name__}.sized(k), k >= 1)"
-                )
-            capacity = max_delay_steps + 1
-        capacity = check_capacity(capacity, cls.__name__)
+        capacity = resolve_capacity(cls, max_delay_steps, capacity)
         dtype = key_dtype(grad)
         arrivals = jnp.full(tuple(batch_shape) + (capacity,), never(dtype), dtype)
         return cls(arrivals, zeros_dropped(batch_shape))

@@ -53,8 +53,8 @@ def never(dtype: Any) -> Any:
 
 
 def vacated(dtype: Any) -> Any:
-    """Marker of a delivered slot in the ordered kinds (SortedArray, heaps): earlier than any
-    event, so a row stays sorted and a heap stays a heap without moving anything on ``pop``."""
+    """Marker of a delivered slot in SortedArray: earlier than any event, so a row stays sorted
+    without moving anything on ``pop``."""
     return jnp.iinfo(dtype).min if jnp.issubdtype(dtype, jnp.integer) else -FLOAT_NEVER
 
 
@@ -122,54 +122,47 @@ def _shared_index(buffer: jax.Array, position: jax.Array) -> bool:
     return jnp.ndim(position) == 0 and buffer.ndim > 1
 
 
-def read(
-    buffer: jax.Array, position: jax.Array, fill: Any, lo: int = 0, hi: int | None = None
-) -> jax.Array:
-    """``buffer[..., position]``, ``fill`` where ``position`` is outside ``[lo, hi)``.
+def read(buffer: jax.Array, position: jax.Array, fill: Any) -> jax.Array:
+    """``buffer[..., position]``, ``fill`` where ``position`` is outside the row.
 
-    ``lo``/``hi`` (static) narrow the positions to consider, e.g. one level of a heap, so a read
-    costs the width of that range. Small ranges are chains of selects (they fuse with the
-    surrounding elementwise work); a position shared by the whole batch is a dynamic slice.
+    Short rows are one-hot masks and one reduction; a position shared by the whole batch is a
+    dynamic slice.
     """
-    hi = buffer.shape[-1] if hi is None else hi
+    hi = buffer.shape[-1]
     position = jnp.asarray(position)
-    inside = (position >= lo) & (position < hi)
+    inside = (position >= 0) & (position < hi)
     if _shared_index(buffer, position):
         picked = jax.lax.dynamic_index_in_dim(
-            buffer, jnp.clip(position, lo, hi - 1), axis=-1, keepdims=False
+            buffer, jnp.clip(position, 0, hi - 1), axis=-1, keepdims=False
         )
         return jnp.where(inside, picked, jnp.asarray(fill, buffer.dtype))
-    if hi - lo <= ONE_HOT_LIMIT:
-        hot = jnp.arange(lo, hi) == position[..., None]
-        picked = jnp.sum(jnp.where(hot, buffer[..., lo:hi], 0), axis=-1, dtype=buffer.dtype)
+    if hi <= ONE_HOT_LIMIT:
+        hot = jnp.arange(hi) == position[..., None]
+        picked = jnp.sum(jnp.where(hot, buffer, 0), axis=-1, dtype=buffer.dtype)
         return jnp.where(inside, picked, jnp.asarray(fill, buffer.dtype))
     return jnp.vectorize(
         lambda b, p: b.at[p].get(mode="fill", fill_value=fill), signature="(k),()->()"
     )(buffer, jnp.where(inside, position, -1))
 
 
-def write(
-    buffer: jax.Array, position: jax.Array, value: Any, lo: int = 0, hi: int | None = None
-) -> jax.Array:
-    """``buffer`` with ``buffer[..., position] = value``; a position outside ``[lo, hi)`` writes
+def write(buffer: jax.Array, position: jax.Array, value: Any) -> jax.Array:
+    """``buffer`` with ``buffer[..., position] = value``; a position outside the row writes
     nothing (the idiom for a masked write: position ``k``)."""
-    return _update(buffer, position, value, lo, hi, accumulate=False)
+    return _update(buffer, position, value, accumulate=False)
 
 
-def add_at(
-    buffer: jax.Array, position: jax.Array, value: Any, lo: int = 0, hi: int | None = None
-) -> jax.Array:
-    """``buffer`` with ``value`` added at ``position``; outside ``[lo, hi)`` adds nothing."""
-    return _update(buffer, position, value, lo, hi, accumulate=True)
+def add_at(buffer: jax.Array, position: jax.Array, value: Any) -> jax.Array:
+    """``buffer`` with ``value`` added at ``position``; outside the row adds nothing."""
+    return _update(buffer, position, value, accumulate=True)
 
 
-def _update(buffer, position, value, lo, hi, accumulate):
-    hi = buffer.shape[-1] if hi is None else hi
+def _update(buffer, position, value, accumulate):
+    hi = buffer.shape[-1]
     position = jnp.asarray(position)
     value = jnp.asarray(value, buffer.dtype)
-    inside = (position >= lo) & (position < hi)
+    inside = (position >= 0) & (position < hi)
     if _shared_index(buffer, position):
-        index = jnp.clip(position, lo, hi - 1)
+        index = jnp.clip(position, 0, hi - 1)
         current = jax.lax.dynamic_index_in_dim(buffer, index, axis=-1, keepdims=False)
         new = current + value if accumulate else value
         new = jnp.broadcast_to(jnp.where(inside, new, current), buffer.shape[:-1])
