@@ -74,13 +74,8 @@ def forward_and_reverse(loss, params, tangent):
     return jax.jit(both)(params, tangent)
 
 
-SLOW_KINDS = {"binary_heap", "bgpq1"}  # minutes to compile here; covered by the queue tests
 GRAD_KINDS = [
-    pytest.param(
-        name,
-        8 if queues.info(name).has_capacity and name != "bgpq1" else None,
-        marks=[pytest.mark.slow] if name in SLOW_KINDS else [],
-    )
+    pytest.param(name, 8 if queues.info(name).has_capacity and name != "bgpq1" else None)
     for name in queues.names()
     if queues.info(name).supports_grad and name != "do_nothing"
 ]
