@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
-from . import heap
+from . import decisions, heap
 from .base import as_arrival, queue_dataclass
 
 __all__ = ["BinaryHeap"]
@@ -23,17 +24,32 @@ class BinaryHeap(heap.HeapQueue):
         its nodes are updated at once: a node takes its parent's event if the new one is earlier
         than the parent, else the new one if that is earlier than its own (or it is the free
         node), else keeps its own."""
-        values = list(self.nodes)
-        k = len(values)
-        arrival = as_arrival(arrival_step, values[0].dtype)
-        node, full = heap.insertion_node(values, arrival)
-        node = jnp.where(jnp.asarray(when, bool), node, k)
-        updated = []
-        for i, own in enumerate(values):
-            on_path = heap.in_subtree(node, i, k)
-            new = jnp.where(on_path & ((arrival < own) | (node == i)), arrival, own)
-            if i > 0:
-                parent = values[(i - 1) // 2]
-                new = jnp.where(on_path & (arrival < parent), parent, new)
-            updated.append(new)
-        return self._kept(updated, jnp.asarray(when, bool) & full)
+        when = jnp.asarray(when, bool)
+        k = self.capacity
+        arrival = as_arrival(arrival_step, self.nodes[0].dtype)
+        keys = [jax.lax.stop_gradient(node) for node in self.nodes]
+        node, full = heap.insertion_node(keys, jax.lax.stop_gradient(arrival))
+        node = jnp.where(when, node, k)
+        updated = decisions.apply(_sift_up, (*self.nodes, arrival), node)
+        return self._kept(list(updated), when & full)
+
+
+def _sift_up(moving: tuple, node: Any, decide: decisions.Decide, empty: Any) -> tuple:
+    """The nodes with ``moving[-1]`` (the new event) put at ``node`` (``k``: nowhere) and sifted
+    up; two choices per node (one at the root)."""
+    *values, arrival = moving
+    k = len(values)
+    updated = []
+    for i, own in enumerate(values):
+        take_new = decide(
+            lambda i=i, own=own: heap.in_subtree(node, i, k) & ((arrival < own) | (node == i))
+        )
+        new = jnp.where(take_new, arrival, own)
+        if i > 0:
+            parent = values[(i - 1) // 2]
+            take_parent = decide(
+                lambda i=i, parent=parent: heap.in_subtree(node, i, k) & (arrival < parent)
+            )
+            new = jnp.where(take_parent, parent, new)
+        updated.append(new)
+    return tuple(updated)
