@@ -40,7 +40,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from .implementations.base import EventQueue, QueueType
+from .implementations.base import EventQueue, QueueType, enqueue_if_any
 from .spikes import synaptic_jump
 
 __all__ = ["Arrival", "Projection", "SynapseQueues", "SpikeHistory", "NEVER_STEP"]
@@ -163,15 +163,11 @@ class SynapseQueues:
         tau_syn_ms: jax.Array,
     ) -> tuple[SynapseQueues, Arrival]:
         """Enqueue this step's spikes (``spike_step``, ``spiked``: ``(n_pre,)``), then pop step
-        ``now`` (int32); ``tau_syn_ms``: ``()`` or ``(n_post,)``.
-
-        The enqueue runs only in steps where some neuron spiked (``lax.cond``), and the pop reads
-        the stored queues rather than recomputing the enqueue per slot."""
+        ``now`` (int32); ``tau_syn_ms``: ``()`` or ``(n_post,)``. The enqueue runs only in
+        steps where some synapse fires (:func:`~adseq_lab.implementations.base.enqueue_if_any`)."""
         arrival = spike_step[:, None] + synapses.delay_steps
         when = _masked(jnp.broadcast_to(spiked[:, None], arrival.shape), synapses.mask)
-        queue = jax.lax.cond(
-            jnp.any(spiked), lambda q: q.enqueue(arrival, when=when), lambda q: q, self.queue
-        )
+        queue = enqueue_if_any(self.queue, arrival, when)
         queue, hit = queue.pop(now)
         dropped_total = _total(queue.dropped)
         current = jnp.sum(synapses.weight * synaptic_jump(hit, tau_syn_ms), axis=0)

@@ -11,6 +11,7 @@ from .base import (
     EventQueue,
     check_capacity,
     check_max_delay,
+    count_drop,
     count_pending,
     key_dtype,
     never,
@@ -76,5 +77,5 @@ class ArrayQueue(EventQueue):
 
     def _kept(self, arrival_step: jax.Array, lost: jax.Array | None = None):
         """This queue holding ``arrival_step``, with ``lost`` events added to ``dropped``."""
-        dropped = self.dropped if lost is None else self.dropped + lost.astype(jnp.int32)
+        dropped = self.dropped if lost is None else count_drop(self.dropped, lost)
         return type(self)(arrival_step, dropped)

@@ -284,6 +284,20 @@ def count_drop(dropped: jax.Array, lost: jax.Array) -> jax.Array:
     return dropped + lost.astype(jnp.int32)
 
 
+def enqueue_if_any(queue: EventQueue, arrival_step: Any, when: Any) -> EventQueue:
+    """``queue.enqueue(arrival_step, when=when)``, run only in steps where some ``when`` is true
+    (``lax.cond``; under ``vmap`` with a batched ``when`` both branches run, same result).
+
+    For many queues stepped together (a synapse per queue), where most steps enqueue nothing: the
+    enqueue's result is a stored buffer, so a following ``pop`` reads it instead of XLA
+    recomputing the enqueue inside the pop's per-slot work (on CPU, ~3x faster for 10,000
+    FIFORing[4] queues).
+    """
+    return jax.lax.cond(
+        jnp.any(when), lambda q: q.enqueue(arrival_step, when=when), lambda q: q, queue
+    )
+
+
 def pop_due(
     arrival: jax.Array, step: Any, per_slot: bool = False, vacated: Any = None
 ) -> tuple[jax.Array, jax.Array]:

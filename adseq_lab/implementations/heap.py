@@ -31,6 +31,7 @@ from .array_queue import resolve_capacity
 from .base import (
     EventQueue,
     as_step,
+    count_drop,
     count_with_tangent,
     key_dtype,
     never,
@@ -148,7 +149,7 @@ class HeapQueue(EventQueue):
 
     def _kept(self, values: Nodes, lost: jax.Array | None = None) -> Self:
         """This queue holding ``values``, with ``lost`` events added to ``dropped``."""
-        dropped = self.dropped if lost is None else self.dropped + lost.astype(jnp.int32)
+        dropped = self.dropped if lost is None else count_drop(self.dropped, lost)
         return type(self)(tuple(values), dropped)
 
     def pop(self, step: Any) -> tuple[Self, jax.Array]:
