@@ -13,7 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adseq_lab import queues, strict
-from adseq_lab.implementations import BitArray32, FIFORing, Ring, SortedArray
+from adseq_lab.implementations import (
+    BGPQ1,
+    BinaryHeap,
+    BitArray32,
+    FIFORing,
+    LossyRing,
+    Ring,
+    SortedArray,
+)
 
 STEPS = 40
 SLOTS = 3  # events offered per step (masked)
@@ -335,3 +343,21 @@ def test_strict_mode_turns_overflow_into_an_error():
     strict.raise_if_dropped(q)
     with pytest.raises(strict.DroppedEventsError):
         strict.raise_if_dropped(q.enqueue(3))
+
+
+def test_kinds_with_the_same_fields_have_distinct_tree_structures():
+    """A jit cache keyed by tree structure must never hand one kind another kind's program
+    (FIFORing and LossyRing share their fields; so do BinaryHeap and BGPQ1)."""
+    pairs = [(FIFORing.sized(3), LossyRing.sized(3)), (BinaryHeap.sized(7), BGPQ1.sized(7))]
+    for first, second in pairs:
+        a, b = first.init(5, grad=True), second.init(5, grad=True)
+        assert jax.tree.structure(a) != jax.tree.structure(b)
+        assert jax.tree.structure(a) == jax.tree.structure(first.init(5, grad=True))
+
+    @jax.jit
+    def dropped_after_two(queue):
+        return queue.enqueue(4.0).enqueue(7.0).dropped
+
+    # LossyRing[3]: 4 and 7 share slot 1 (the second overwrites the first); FIFORing[3] holds both
+    assert int(dropped_after_two(FIFORing.sized(3).init(8, grad=True))) == 0
+    assert int(dropped_after_two(LossyRing.sized(3).init(8, grad=True))) == 1

@@ -271,9 +271,33 @@ class EventQueue:
 
 
 def queue_dataclass(cls: type) -> type:
-    """Make ``cls`` a frozen dataclass and a JAX pytree (all fields are arrays)."""
+    """Make ``cls`` a frozen dataclass and a JAX pytree: fields are arrays, except those marked
+    ``metadata=dict(static=True)`` (part of the tree structure).
+
+    Registered as a custom node, not with ``jax.tree_util.register_dataclass``: JAX compares the
+    tree structures of two dataclass nodes by their fields alone, so two kinds with the same
+    fields (FIFORing and LossyRing, BinaryHeap and BGPQ1) would count as one structure and a
+    ``jit`` cache could hand one kind the other's compiled program. A custom node's structure
+    includes its class.
+    """
     cls = dataclasses.dataclass(frozen=True)(cls)
-    return jax.tree_util.register_dataclass(cls)
+    fields = dataclasses.fields(cls)
+    data = tuple(f.name for f in fields if not f.metadata.get("static", False))
+    static = tuple(f.name for f in fields if f.metadata.get("static", False))
+    keys = tuple(jax.tree_util.GetAttrKey(name) for name in data)
+
+    def flatten_with_keys(queue):
+        children = (getattr(queue, name) for name in data)
+        return tuple(zip(keys, children, strict=True)), tuple(getattr(queue, n) for n in static)
+
+    def flatten(queue):
+        return tuple(getattr(queue, n) for n in data), tuple(getattr(queue, n) for n in static)
+
+    def unflatten(aux, children):
+        return cls(**dict(zip(data, children, strict=True)), **dict(zip(static, aux, strict=True)))
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    return cls
 
 
 def zeros_dropped(batch_shape: tuple) -> jax.Array:
