@@ -35,15 +35,23 @@ def _crossing_time(t_ms, v, vnext, vthres, dt_ms):
     return jnp.where(_crossed(v, vnext, vthres), t_ms, t_ms).astype(jnp.result_type(t_ms, v))
 
 
+def _crossing_tangent(inverse_slope, t_dot, v_dot, vthres_dot):
+    shift = t_dot + (vthres_dot - v_dot) * inverse_slope
+    return jnp.where(inverse_slope > 0, shift, jnp.zeros_like(shift))
+
+
 @_crossing_time.defjvp
 def _crossing_time_jvp(primals, tangents):
     t_ms, v, vnext, vthres, dt_ms = primals
     t_dot, v_dot, _, vthres_dot, _ = tangents
     out = _crossing_time(t_ms, v, vnext, vthres, dt_ms)
-    slope = (vnext - v) / dt_ms
-    safe_slope = jnp.where(slope == 0, 1.0, slope)
-    shift = (vthres_dot - v_dot) / safe_slope
-    return out, jnp.where(_crossed(v, vnext, vthres), t_dot + shift, jnp.zeros_like(out))
+    # dv/dt > 0 wherever v < vthres <= vnext, so 1 / (dv/dt) > 0 marks the crossings: reverse
+    # mode keeps this one float per element, and rebuilds the mask from it.
+    crossed = _crossed(v, vnext, vthres)
+    slope = jnp.where(crossed, (vnext - v) / dt_ms, 1.0)
+    inverse_slope = jnp.where(crossed, 1.0 / slope, 0.0).astype(out.dtype)
+    lean = jax.checkpoint(_crossing_tangent, prevent_cse=False)
+    return out, lean(inverse_slope, t_dot, v_dot, vthres_dot).astype(out.dtype)
 
 
 def crossing(

@@ -3,8 +3,10 @@ delay defects other simulators have (rounding, max delay, resets, per-synapse de
 
 from __future__ import annotations
 
+import contextlib
 import doctest
 import functools
+import io
 import math
 
 import jax
@@ -13,12 +15,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jax.ad_checkpoint import print_saved_residuals
 
 import adseq_lab.synapse
 import adseq_lab.synapse2
 from adseq_lab import queues
 from adseq_lab.implementations import BitArray32, FIFORing, Ring, SingleSpike, SortedArray
-from adseq_lab.spikes import spike_detect, time_to_step
+from adseq_lab.spikes import crossing, spike_detect, time_to_step
 from adseq_lab.synapse import mk_synapse, mk_synapses
 from adseq_lab.synapse2 import mk_synapse2, mk_synapse2s, peak_normaliser
 
@@ -598,3 +601,27 @@ def test_synapse_is_a_pytree_with_static_constants():
     rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
     assert rebuilt.dt_ms == DT and rebuilt.max_delay_ms == pytest.approx(0.2)
     assert type(rebuilt) is type(syn) is type(mk_synapse(Ring, delay_ms=0.1, **BASE))
+
+
+def test_crossing_tangent_keeps_one_float_per_synapse_in_reverse_mode():
+    """The crossing-time rule's reverse mode keeps ``1 / (dv/dt)`` (0 where nothing crossed), one
+    float32 per element, and no separate bool mask; its gradient is ``-1 / slope`` on crossings
+    and 0 elsewhere."""
+    n = 7
+    vnext = jnp.linspace(0.9, 1.2, n)
+
+    def loss(v):
+        _, spike_ms = crossing(jnp.float32(2.0), v, vnext, jnp.float32(1.0), 0.1)
+        return jnp.sum(spike_ms * jnp.arange(1, n + 1))
+
+    v = jnp.full(n, 0.95)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_saved_residuals(loss, v)
+    saved = out.getvalue()
+    assert f"f32[{n}]" in saved
+    assert "bool" not in saved
+    crossed = (v < 1.0) & (vnext >= 1.0)
+    expected = jnp.where(crossed, -jnp.arange(1, n + 1) / ((vnext - v) / 0.1), 0.0)
+    np.testing.assert_allclose(jax.grad(loss)(v), expected, rtol=1e-6)
+    assert 0 < int(crossed.sum()) < n

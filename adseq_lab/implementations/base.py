@@ -26,6 +26,8 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import jax
 import jax.numpy as jnp
 
+from . import rowwise
+
 __all__ = ["BaseQueue", "QueueType", "EventQueue"]
 
 INT_NEVER = jnp.iinfo(jnp.int32).max
@@ -335,7 +337,10 @@ def pop_due(
         vacated = never(arrival.dtype)
     else:
         due = due & (arrival != vacated)
-    return jnp.where(due, vacated, arrival), delivered(arrival, due, per_slot)
+    if per_slot or not jnp.issubdtype(arrival.dtype, jnp.floating):
+        return jnp.where(due, vacated, arrival), delivered(arrival, due, per_slot)
+    remaining, carrier = rowwise.take(arrival, due, vacated)
+    return remaining, count_with_tangent(sum_last(due, arrival.dtype), carrier)
 
 
 def first_empty(buffer: jax.Array) -> jax.Array:
