@@ -36,6 +36,7 @@ FIFORing drops the new one instead).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -242,15 +243,11 @@ def _history_current(weight, history, delay_steps, age, mask, tau_syn_ms):
 def _history_current_jvp(primals, tangents):
     weight, history, delay_steps, age, mask, tau_syn_ms = primals
     weight_dot, history_dot, delay_dot = tangents[:3]
-    arrival_dot = [history_dot[slot][:, None] + delay_dot for slot in range(history.shape[0])]
     dues = _due(delay_steps, age, mask)
-    total = jnp.sum(sum(jnp.where(due, weight, 0.0) for due in dues), axis=0)
-    slope = weight / tau_syn_ms
-    total_dot = sum(
-        jnp.where(due, weight_dot + slope * dot, 0.0)
-        for due, dot in zip(dues, arrival_dot, strict=True)
-    )
-    charge_dot = -sum(
-        jnp.where(due, weight * dot, 0.0) for due, dot in zip(dues, arrival_dot, strict=True)
-    )
-    return (total, 0.0 * total), (jnp.sum(total_dot, axis=0), jnp.sum(charge_dot, axis=0))
+    arrived = functools.reduce(jnp.logical_or, dues)
+    total = jnp.sum(jnp.where(arrived, weight, 0.0), axis=0)
+    # At most one slot is due per synapse: its spike's tangent plus the delay's is the arrival's.
+    picked = sum(jnp.where(due, history_dot[slot][:, None], 0.0) for slot, due in enumerate(dues))
+    moved = jnp.sum(weight * jnp.where(arrived, picked + delay_dot, 0.0), axis=0)
+    total_dot = jnp.sum(jnp.where(arrived, weight_dot, 0.0), axis=0) + moved / tau_syn_ms
+    return (total, 0.0 * total), (total_dot, -moved)
