@@ -49,6 +49,8 @@ __all__ = ["Arrival", "Projection", "SynapseQueues", "SpikeHistory", "NEVER_STEP
 NEVER_STEP = -1.0e9
 """Spike step of an empty history slot: older than any delay reaches."""
 
+_EXACT = jax.lax.Precision.HIGHEST
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -247,7 +249,14 @@ def _history_current_jvp(primals, tangents):
     arrived = functools.reduce(jnp.logical_or, dues)
     total = jnp.sum(jnp.where(arrived, weight, 0.0), axis=0)
     # At most one slot is due per synapse: its spike's tangent plus the delay's is the arrival's.
-    picked = sum(jnp.where(due, history_dot[slot][:, None], 0.0) for slot, due in enumerate(dues))
+    # Each slot's spike tangents are spread along the row as a product with ones, not as a
+    # broadcast: reverse mode transposes that into a matrix-vector product, where the broadcast
+    # would give row sums that XLA CPU runs far slower (grad at n = 100: 21 -> 17 us/step).
+    ones = jnp.ones((1, weight.shape[1]), weight.dtype)
+    picked = sum(
+        jnp.where(due, jnp.dot(history_dot[slot][:, None], ones, precision=_EXACT), 0.0)
+        for slot, due in enumerate(dues)
+    )
     moved = jnp.sum(weight * jnp.where(arrived, picked + delay_dot, 0.0), axis=0)
     total_dot = jnp.sum(jnp.where(arrived, weight_dot, 0.0), axis=0) + moved / tau_syn_ms
     return (total, 0.0 * total), (total_dot, -moved)
