@@ -3,6 +3,8 @@ time-to-first-spike readout."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,8 +13,11 @@ import pytest
 from adseq_lab import network
 from adseq_lab.tasks.delay_recovery import (
     alpha_filtered,
+    column_losses,
     delay_recovery,
     delay_recovery_raster,
+    observable_delays,
+    observed,
     teacher,
 )
 from adseq_lab.tasks.feedforward import Feedforward, LayerParams, parse_queue
@@ -43,28 +48,84 @@ def test_spike_timing_rejects_an_unreachable_window():
         spike_timing(target_ms=20.0, duration_ms=12.0)
 
 
-def test_delay_recovery_tiny_loss_falls_and_errors_shrink():
-    result = delay_recovery(
-        n_inputs=4,
-        n_outputs=3,
-        trials=4,
-        duration_ms=15.0,
-        dt_ms=0.1,
-        steps=40,
-        seed=1,
-        rate_hz=150.0,
-    )
+TINY = dict(n_inputs=4, n_outputs=3, trials=4, duration_ms=15.0, dt_ms=0.1, rate_hz=150.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_recovery():
+    """Seed 1 leaves two of the three outputs in a wrong basin after 40 steps."""
+    return delay_recovery(**TINY, steps=40, seed=1, restarts=2)
+
+
+def test_delay_recovery_tiny_loss_falls_and_errors_shrink(tiny_recovery):
+    result = tiny_recovery
     assert result.hidden_ms.shape == result.learned_ms.shape == (4, 3)
     assert result.output_spikes > 0
-    assert np.all(np.isfinite(result.losses))
+    assert np.all(np.isfinite(result.losses)) and result.steps == 40
     assert result.losses[-5:].mean() < 0.5 * result.losses[:5].mean()
     assert result.mean_error_ms < result.initial_mean_error_ms
     assert np.all((result.learned_ms >= 0) & (result.learned_ms <= 5.0))
+    assert 0 <= result.observable <= 1
+
+
+def test_delay_recovery_restarts_only_failed_outputs_and_never_worsen_them(tiny_recovery):
+    result = tiny_recovery
+    failed = np.flatnonzero(result.first_column_losses > 0)
+    assert failed.size and result.rounds >= 1
+    assert set(result.restarted) == set(failed.tolist())
+    assert np.all(result.column_losses <= result.first_column_losses)
+    kept = np.setdiff1d(np.arange(3), failed)
+    np.testing.assert_array_equal(result.column_losses[kept], 0.0)
+    assert np.any(result.column_losses[failed] < result.first_column_losses[failed])
+    once = delay_recovery(**TINY, steps=40, seed=1, restarts=0)
+    assert once.rounds == 0 and once.restarted == ()
+    np.testing.assert_array_equal(once.column_losses, result.first_column_losses)
+    np.testing.assert_array_equal(once.learned_ms[:, kept], result.learned_ms[:, kept])
+
+
+def test_column_loss_is_exactly_zero_in_the_teachers_steps_and_per_output():
+    world = teacher(**TINY, seed=0)
+    dt = world.net.dt_ms
+
+    def traces(delays):
+        return jax.vmap(lambda s: observed(world, delays, s, (3.0, 1.0), 2)[0])(world.spikes_in)
+
+    target = traces(world.hidden_ms)
+    power = jnp.ones(2)
+    steps = jnp.round(world.hidden_ms / dt)
+    same_steps = (steps + 0.3) * dt  # another delay, the same whole step
+    np.testing.assert_array_equal(column_losses(traces(same_steps), target, power), 0.0)
+    moved = column_losses(traces(world.hidden_ms.at[0, 1].add(0.5)), target, power)
+    assert float(moved[1]) > 0 and float(moved[0]) == float(moved[2]) == 0.0
+    with pytest.raises(ValueError, match="traces and targets"):
+        column_losses(target, target[..., :2], power)
+
+
+def test_observable_delays_see_a_strong_synapse_and_not_a_silent_one():
+    world = teacher(**TINY, seed=0)
+    weight = world.weight.at[0, 0].set(0.0).at[1, 0].set(3.0)  # alone above threshold
+    seen = observable_delays(dataclasses.replace(world, weight=weight), tolerance_ms=0.1)
+    assert seen.shape == (4, 3) and seen.dtype == bool
+    assert not seen[0, 0] and seen[1, 0]
+    with pytest.raises(ValueError, match="tolerance_ms"):
+        observable_delays(world, tolerance_ms=0.0)
+
+
+def test_teacher_columns_are_the_full_layers_outputs():
+    world = teacher(**TINY, seed=0)
+    sub = world.columns(np.array([2, 0]))
+    full = world.simulate(world.hidden_ms, world.spikes_in[0]).spike_ms
+    part = sub.simulate(sub.hidden_ms, world.spikes_in[0]).spike_ms
+    np.testing.assert_array_equal(np.asarray(part), np.asarray(full)[:, [2, 0]])
+    with pytest.raises(ValueError, match="outputs"):
+        world.columns(np.array([], int))
 
 
 def test_delay_recovery_rejects_a_range_beyond_the_queue():
     with pytest.raises(ValueError, match="delay_range_ms"):
         delay_recovery(delay_range_ms=(0.5, 6.0), max_delay_ms=5.0)
+    with pytest.raises(ValueError, match="restarts"):
+        delay_recovery(restarts=-1)
 
 
 def test_alpha_filter_is_the_kernel_and_its_gradient_matches_finite_differences():

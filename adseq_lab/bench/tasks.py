@@ -5,9 +5,10 @@ points use) and is compared with its target:
 
 - *Yin-Yang*: test accuracy >= 95% with learned delays in under 15 minutes on the machine at
   hand; the same run with frozen delays shows what delay learning adds;
-- *delay recovery* on a ``--recovery-size`` x ``--recovery-size`` layer (default 20 x 20): the
-  mean distance of the learned delays from the hidden ones <= 0.1 ms (the fraction of delays
-  within 0.1 ms and the largest error are reported too);
+- *delay recovery* on a ``--recovery-size`` x ``--recovery-size`` layer (default 20 x 20): every
+  learned delay within 0.1 ms of the hidden one (the largest error <= 0.1 ms; the mean error,
+  the fraction within 0.1 ms, the outputs trained again from fresh delays and the fraction of
+  delays the data can observe at 0.1 ms are reported too);
 - *spike timing*: the first spike lands within one ``dt`` of each target time.
 
 Prints one line per task with its figures and whether the target is met, and writes JSON
@@ -100,17 +101,23 @@ def recovery_row(args: argparse.Namespace) -> dict[str, Any]:
     error = np.abs(result.learned_ms - result.hidden_ms)
     return {
         "task": f"delay recovery {n}x{n}",
-        "figure": f"mean |learned - hidden| {result.mean_error_ms:.3f} ms, "
-        f"{result.within:.1%} within {RECOVERY_TARGET_MS} ms, max {error.max():.3f} ms",
-        "target": f"<= {RECOVERY_TARGET_MS} ms",
-        "met": bool(result.mean_error_ms <= RECOVERY_TARGET_MS),
+        "figure": f"max |learned - hidden| {result.max_error_ms:.3f} ms, "
+        f"{result.within:.1%} within {RECOVERY_TARGET_MS} ms, mean {result.mean_error_ms:.3f} ms, "
+        f"{len(result.restarted)} of {n} outputs restarted",
+        "target": f"every delay within {RECOVERY_TARGET_MS} ms",
+        "met": bool(result.max_error_ms <= RECOVERY_TARGET_MS),
         "seconds": round(time.perf_counter() - start, 1),
         "initial_mean_error_ms": result.initial_mean_error_ms,
         "mean_error_ms": result.mean_error_ms,
         "median_error_ms": float(np.median(error)),
-        "max_error_ms": float(error.max()),
+        "max_error_ms": result.max_error_ms,
         "within_0.1_ms": result.within,
         "teacher_output_spikes": result.output_spikes,
+        "observable_0.1_ms": result.observable,
+        "restarted_outputs": list(result.restarted),
+        "restart_rounds": result.rounds,
+        "first_output_losses": result.first_column_losses.tolist(),
+        "output_losses": result.column_losses.tolist(),
     }
 
 
