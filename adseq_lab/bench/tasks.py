@@ -46,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-compare", action="store_true", help="skip frozen-delay Yin-Yang")
     parser.add_argument("--recovery-size", type=int, default=20, help="n for an n x n layer")
     parser.add_argument("--recovery-steps", type=int, default=600)
+    parser.add_argument(
+        "--recovery-restarts",
+        type=int,
+        default=4,
+        help="rounds that train the outputs still above zero loss again from fresh delays",
+    )
     parser.add_argument("--out", default=str(measure.DEFAULT_DIR / "tasks.json"))
 
 
@@ -95,6 +101,7 @@ def recovery_row(args: argparse.Namespace) -> dict[str, Any]:
         n_inputs=n,
         n_outputs=n,
         steps=args.recovery_steps,
+        restarts=args.recovery_restarts,
         seed=args.seed,
         tolerance_ms=RECOVERY_TARGET_MS,
     )

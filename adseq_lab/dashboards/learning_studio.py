@@ -148,7 +148,6 @@ def _delay_recovery(c: Controls) -> StudioRun:
             mode=c.mode,
             optimizer=c.optimizer,
             seed=c.seed,
-            restarts=0,  # the studio shows one run: its trajectories end at the result
             callback=callback,
             every=1,
         ),

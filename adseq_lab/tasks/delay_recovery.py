@@ -20,6 +20,10 @@ columns are trained again from delays drawn uniformly in ``delay_range_ms``, on 
 holds only them (``n_inputs x n_failed``, cheaper than the full layer), for up to ``restarts``
 rounds; each column keeps the lowest-loss delays found, so a restart never makes it worse.
 Restarts lower the number of failed columns; they do not guarantee that none is left.
+They are off by default (``restarts=0``): a lower loss fits the data better, and that pins the
+delays down only where the data are rich enough. At the 20 x 20 defaults four rounds lowered the
+worst error (seed 0: 0.225 -> 0.200 ms, seed 1: 0.156 -> 0.120 ms) at three times the run time;
+in notebook 5's small layer with few trials they lowered the loss and raised the mean error.
 
 Identifiability. Zero loss recovers a delay only where the data constrain it: an input that
 rarely contributes to an output's spikes leaves that delay free over a range of steps.
@@ -305,7 +309,7 @@ def delay_recovery(
     optimizer: optax.GradientTransformation | None = None,
     mode: Mode = "reverse",
     queue: str = "history:4",
-    restarts: int = 4,
+    restarts: int = 0,
     tolerance_ms: float = 0.1,
     seed: int = 0,
     callback: Callback | None = None,
