@@ -357,11 +357,10 @@ def delay_recovery(
     power = jnp.mean(targets**2, axis=(0, 2, 3))  # per kernel, (len(kernels_ms),)
     power = jnp.where(power > 0, power, 1.0)
 
-    def train(outputs: np.ndarray, start_ms: jax.Array, first: bool):
-        """Train the sub-layer of ``outputs`` ``(k,)`` from ``start_ms`` ``(n_inputs, k)``;
-        returns the learned delays (ms) ``(n_inputs, k)``, each output's loss there ``(k,)``
-        and the fit."""
-        layer = world if first else world.columns(outputs)
+    def train(layer: Teacher, outputs: np.ndarray, start_ms: jax.Array, on_step):
+        """Train ``layer`` (the outputs ``outputs`` ``(k,)``) from ``start_ms``
+        ``(n_inputs, k)``, with ``on_step`` as the fit's callback; returns the learned delays
+        (ms) ``(n_inputs, k)``, each output's loss there ``(k,)`` and the fit."""
         wanted = targets[..., outputs]
 
         def loss(raw, example):
@@ -379,7 +378,7 @@ def delay_recovery(
             batches=lambda step: (world.spikes_in, wanted),
             per_example=True,
             mode=mode,
-            callback=callback if first else None,
+            callback=on_step,
             every=every,
         )
         learned = bounded_delay(fitted.params, max_delay_ms)
@@ -387,7 +386,7 @@ def delay_recovery(
         return np.array(learned), np.array(reached), fitted
 
     start = jnp.full(hidden.shape, initial_delay_ms, jnp.float32)
-    learned, first_losses, first = train(np.arange(n_outputs), start, True)
+    learned, first_losses, first = train(world, np.arange(n_outputs), start, callback)
     best = first_losses.copy()
     restarted: set[int] = set()
     rounds = 0
@@ -397,7 +396,7 @@ def delay_recovery(
         redrawn = jax.random.uniform(
             key, (n_inputs, failed.size), minval=delay_range_ms[0], maxval=delay_range_ms[1]
         )
-        delays, losses, _ = train(failed, redrawn, False)
+        delays, losses, _ = train(world.columns(failed), failed, redrawn, None)
         better = losses < best[failed]
         learned[:, failed[better]] = delays[:, better]
         best[failed[better]] = losses[better]
