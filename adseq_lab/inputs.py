@@ -41,16 +41,21 @@ class Drive:
 
     - ``current``: ``(T, n_neurons)`` float, injected current (LIF: voltage per ms; AdEx: nA);
     - ``spikes_ms``: ``(T, n_inputs)`` float, input spike times (ms) per step, ``NO_SPIKE``
-      (-1) where an input is silent; carries tangents (differentiable input spike times).
+      (-1) where an input is silent; carries tangents (differentiable input spike times);
+    - ``forced_spikes``: ``(T, n_neurons)`` bool, teacher forcing (LIF only): each neuron's
+      spikes are exactly these (reported, sent on, and reset in the next step), not its own
+      threshold crossings, so its voltage may rise above threshold unreset. Their times are
+      fixed: no tangent. Used to fit a neuron's voltage to a known spike train.
     """
 
     current: jax.Array | None = None
     spikes_ms: jax.Array | None = None
+    forced_spikes: jax.Array | None = None
 
     @property
     def steps(self) -> int | None:
-        """``T``, the number of steps this drive covers (``None`` if both fields are empty)."""
-        for field in (self.current, self.spikes_ms):
+        """``T``, the number of steps this drive covers (``None`` if every field is empty)."""
+        for field in (self.current, self.spikes_ms, self.forced_spikes):
             if field is not None:
                 return int(jnp.shape(field)[0])
         return None

@@ -411,6 +411,17 @@ def _steps(net: Network, drive: Drive, steps: int | None) -> int:
                 f"drive.spikes_ms must have shape (T, {n_in}), got {jnp.shape(drive.spikes_ms)}"
             )
         lengths["drive.spikes_ms"] = jnp.shape(drive.spikes_ms)[0]
+    if drive.forced_spikes is not None:
+        if net.neuron != "lif":
+            raise ValueError("drive.forced_spikes (teacher forcing) needs LIF neurons")
+        forced = drive.forced_spikes
+        shape = jnp.shape(forced)
+        if len(shape) != 2 or shape[1] != n or not jnp.issubdtype(jnp.result_type(forced), bool):
+            raise ValueError(
+                f"drive.forced_spikes must be bool with shape (T, {n}), got "
+                f"{jnp.result_type(forced)} {shape}"
+            )
+        lengths["drive.forced_spikes"] = jnp.shape(forced)[0]
     if steps is not None:
         lengths["steps"] = _positive_int(steps, "steps")
     if not lengths:
@@ -499,7 +510,7 @@ def simulate(
         vthres = params.vthres
 
     def step(state: NetworkState, x) -> tuple[NetworkState, tuple]:
-        current_ext, spikes_in = x
+        current_ext, spikes_in, (forced, forced_reset) = x
         t_ms = state.step.astype(jnp.float32) * dt
         total = state.current if current_ext is None else state.current + current_ext
         if net.neuron == "adex":
@@ -520,8 +531,12 @@ def simulate(
                 tau_mem_ms=params.tau_mem_ms,
                 vthres=params.vthres,
                 reset_gradient=net.reset_gradient,
+                forced_reset=forced_reset,
             )
-        spiked, spike_ms = crossing(t_ms, state.v, vnext, vthres, dt)
+        if forced is None:
+            spiked, spike_ms = crossing(t_ms, state.v, vnext, vthres, dt)
+        else:
+            spiked, spike_ms = forced, jnp.broadcast_to(t_ms, forced.shape)
         first = jnp.where((state.first_spike_ms < 0) & spiked, spike_ms, state.first_spike_ms)
 
         spike_step = state.step.astype(jnp.float32) + (spike_ms - jax.lax.stop_gradient(spike_ms))
@@ -558,7 +573,11 @@ def simulate(
         out = (spiked, jnp.where(spiked, spike_ms, NO_SPIKE), voltage, state.current)
         return new_state, out + (pending, dropped)
 
-    xs = (drive.current, drive.spikes_ms)
+    forcing = (None, None)
+    if drive.forced_spikes is not None:  # a spike in step k resets the neuron in step k + 1
+        reset_due = jnp.zeros_like(drive.forced_spikes[:1])
+        forcing = (drive.forced_spikes, jnp.concatenate([reset_due, drive.forced_spikes[:-1]]))
+    xs = (drive.current, drive.spikes_ms, forcing)
     chunks = _chunks(net, state, steps)
     if chunks is None:
         final, ys = jax.lax.scan(step, state, xs, length=steps)

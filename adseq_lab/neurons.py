@@ -61,6 +61,7 @@ def lif_step(
     tau_mem_ms: float | jax.Array = 10.0,
     vthres: float | jax.Array = 1.0,
     reset_gradient: ResetGradient = "exact",
+    forced_reset: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """One step of ``dv/dt = -v / tau_mem + isyn``: ``(vnext, reset)``.
 
@@ -68,10 +69,14 @@ def lif_step(
     resets to 0 instead. ``reset`` (float, 1.0 where the neuron reset) carries the surrogate
     derivative with ``reset_gradient='surrogate'`` (SuperSpike); with ``'exact'`` the reset's
     tangent is the saltation ``isyn / (isyn - v / tau_mem) * v_dot`` and ``reset`` has none.
+    ``forced_reset`` (bool, teacher forcing): the neuron resets exactly there, whatever ``v``;
+    a reset at a fixed time has no tangent.
     """
     _check_reset(reset_gradient)
     decay = jnp.exp(-dt_ms / tau_mem_ms)
     v_free = decay * v + dt_ms * isyn
+    if forced_reset is not None:
+        return jnp.where(forced_reset, 0.0 * v, v_free), forced_reset.astype(v_free.dtype)
     if reset_gradient == "surrogate":
         reset = superspike(v - vthres)
         return (1.0 - reset) * v_free, reset

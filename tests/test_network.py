@@ -233,6 +233,50 @@ def test_recorded_voltages_are_a_subset():
     np.testing.assert_array_equal(np.asarray(some.voltage), np.asarray(full.voltage)[:, [0, 7]])
 
 
+@pytest.mark.parametrize("arrangement", ["per_synapse", "per_neuron"])
+def test_forcing_a_network_with_its_own_spikes_reproduces_its_run(arrangement):
+    key, drive_key = jax.random.split(jax.random.key(12))
+    net, params = small_network(key, arrangement)
+    drive = small_drive(drive_key)
+    free = simulate(net, params, drive)
+    assert np.asarray(free.spikes).sum() > 20
+    forced = simulate(net, params, dataclasses.replace(drive, forced_spikes=free.spikes))
+    for field in ("spikes", "spike_ms", "voltage", "current"):
+        np.testing.assert_array_equal(
+            np.asarray(getattr(forced, field)), np.asarray(getattr(free, field)), err_msg=field
+        )
+
+
+def test_forced_spikes_replace_the_threshold_and_carry_no_tangent():
+    net = network.Network(
+        n_neurons=2, n_inputs=1, recurrent=False, dt_ms=DT, arrangement="per_neuron", history=1
+    ).validate()
+    params = network.NetworkParams(
+        input_weight=jnp.zeros((1, 2)),
+        input_delay_ms=jnp.zeros((1, 2)),
+        vthres=jnp.float32(1.0),
+        tau_mem_ms=jnp.float32(2.0),
+    )
+    steps = 200
+    forced = jnp.zeros((steps, 2), bool).at[50, 1].set(True)
+
+    def run(amplitude):
+        current = inputs.constant_current(steps, 2, amplitude, DT)
+        return network.simulate(net, params, inputs.Drive(current=current, forced_spikes=forced))
+
+    result = run(1.0)  # free steady state 2.0: far above threshold
+    voltage = np.asarray(result.voltage)
+    assert voltage[:, 0].max() > 1.9 and np.all(np.diff(voltage[:, 0]) > 0)  # never reset
+    np.testing.assert_array_equal(np.asarray(result.spikes), np.asarray(forced))
+    # a spike in step 50 (crossing between t_50 and t_51) resets in step 51: v(t_52) = 0
+    assert voltage[52, 1] == 0.0 and voltage[51, 1] > 1.0
+    np.testing.assert_array_equal(voltage[:52, 1], voltage[:52, 0])
+    spike_dot = jax.jacfwd(lambda a: run(a).spike_ms)(1.0)
+    voltage_dot = np.asarray(jax.jacfwd(lambda a: run(a).voltage)(1.0))
+    np.testing.assert_array_equal(np.asarray(spike_dot), 0.0)
+    assert np.all(voltage_dot[1:, 0] > 0) and voltage_dot[52, 1] == 0.0
+
+
 def test_adex_network_arrangements_agree():
     key, drive_key = jax.random.split(jax.random.key(12))
     net_a, params = small_network(
@@ -247,6 +291,8 @@ def test_adex_network_arrangements_agree():
     assert int(a.spikes.sum()) > 0
     assert float(a.voltage.min()) < -60  # mV: AdEx rests near E_L
     np.testing.assert_array_equal(np.asarray(a.spikes), np.asarray(b.spikes))
+    with pytest.raises(ValueError, match="teacher forcing.*LIF"):
+        network.simulate(net_a, params, dataclasses.replace(drive, forced_spikes=a.spikes))
 
 
 def test_simulate_chain_feeds_spike_times_forward():
@@ -322,6 +368,11 @@ class TestValidation:
             network.simulate(self.net, self.params, self.drive, steps=21)
         with pytest.raises(ValueError, match="give steps"):
             network.simulate(self.net, self.params)
+        for forced in (jnp.zeros((20, N - 1), bool), jnp.zeros((20, N))):
+            with pytest.raises(ValueError, match=r"drive.forced_spikes must be bool with shape"):
+                network.simulate(
+                    self.net, self.params, dataclasses.replace(self.drive, forced_spikes=forced)
+                )
 
     @pytest.mark.parametrize("delay", [-0.1, 2.6])
     def test_concrete_delay_outside_range(self, delay):
