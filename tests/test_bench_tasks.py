@@ -17,7 +17,7 @@ def test_bench_tasks_reports_each_target(tmp_path, capsys):
         [
             "bench", "tasks", "--epochs", "1", "--hidden", "8", "--train-size", "50",
             "--test-size", "50", "--recovery-size", "3", "--recovery-steps", "3",
-            "--out", str(out),
+            "--recovery-refine-steps", "3", "--out", str(out),
         ]
     )  # fmt: skip
     assert code == 0
@@ -30,6 +30,8 @@ def test_bench_tasks_reports_each_target(tmp_path, capsys):
     recovery = rows["delay recovery 3x3"]
     assert recovery["met"] == (recovery["max_error_ms"] <= tasks.RECOVERY_TARGET_MS)
     assert recovery["median_error_ms"] <= recovery["max_error_ms"]
+    assert recovery["fit_mean_error_ms"] <= recovery["fit_max_error_ms"]
+    assert recovery["initial_mean_error_ms"] > recovery["fit_mean_error_ms"] > 0
     assert 0 <= recovery["observable_0.1_ms"] <= 1
     assert len(recovery["output_losses"]) == 3
     assert set(recovery["restarted_outputs"]) <= {0, 1, 2}

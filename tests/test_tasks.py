@@ -16,6 +16,7 @@ from adseq_lab.tasks.delay_recovery import (
     column_losses,
     delay_recovery,
     delay_recovery_raster,
+    forced_losses,
     observable_delays,
     observed,
     teacher,
@@ -83,6 +84,25 @@ def test_delay_recovery_restarts_only_failed_outputs_and_never_worsen_them(tiny_
     np.testing.assert_array_equal(once.learned_ms[:, kept], result.learned_ms[:, kept])
 
 
+SMALL = dict(n_inputs=6, n_outputs=4, trials=16, duration_ms=20.0, dt_ms=0.1, rate_hz=60.0)
+
+
+def test_refinement_takes_outputs_near_the_teacher_to_zero_loss_and_raises_none():
+    """Seed 0: the fit leaves outputs 0 and 2 just above zero loss, 1 and 3 far off."""
+    fit_only = delay_recovery(**SMALL, steps=150, seed=0, refine_steps=0)
+    refined = delay_recovery(**SMALL, steps=150, seed=0)
+    np.testing.assert_array_equal(refined.fitted_ms, fit_only.learned_ms)
+    near = (fit_only.column_losses > 0) & (fit_only.column_losses < 0.01)
+    assert near.sum() == 2
+    np.testing.assert_array_equal(refined.column_losses[near], 0.0)
+    assert np.all(refined.column_losses <= fit_only.column_losses)
+    assert np.any(refined.learned_ms[:, ~near] != fit_only.learned_ms[:, ~near])
+    with pytest.raises(ValueError, match="refine_steps"):
+        delay_recovery(**SMALL, refine_steps=-1)
+    with pytest.raises(ValueError, match="refine_learning_rate"):
+        delay_recovery(**SMALL, refine_learning_rate=0.0)
+
+
 def test_column_loss_is_exactly_zero_in_the_teachers_steps_and_per_output():
     world = teacher(**TINY, seed=0)
     dt = world.net.dt_ms
@@ -99,6 +119,48 @@ def test_column_loss_is_exactly_zero_in_the_teachers_steps_and_per_output():
     assert float(moved[1]) > 0 and float(moved[0]) == float(moved[2]) == 0.0
     with pytest.raises(ValueError, match="traces and targets"):
         column_losses(target, target[..., :2], power)
+
+
+def test_forced_loss_is_zero_exactly_where_the_free_layer_reproduces_the_teacher():
+    world = teacher(**TINY, seed=2)
+    dt = world.net.dt_ms
+
+    def per_trial(delays):
+        def one(spikes_in, target):
+            free = world.simulate(delays, spikes_in).spikes
+            return forced_losses(world, delays, spikes_in, target), jnp.all(free == target, 0)
+
+        return jax.vmap(one)(world.spikes_in, teacher_spikes)
+
+    per_trial = jax.jit(per_trial)
+    teacher_spikes = jax.vmap(lambda s: world.simulate(world.hidden_ms, s).spikes)(world.spikes_in)
+    assert int(teacher_spikes.sum()) > 10
+    loss, same = per_trial((jnp.round(world.hidden_ms / dt) + 0.3) * dt)  # the teacher's steps
+    np.testing.assert_array_equal(loss, 0.0)
+    assert bool(jnp.all(same))
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for _ in range(12):
+        shift = rng.integers(-3, 4, size=world.hidden_ms.shape) * dt
+        loss, same = per_trial(jnp.clip(world.hidden_ms + shift, 0.0, 5.0))
+        np.testing.assert_array_equal(np.asarray(loss) == 0, np.asarray(same))
+        outcomes.update(np.asarray(same).ravel().tolist())
+    assert outcomes == {True, False}  # both sides of the equivalence were seen
+
+
+def test_forced_loss_gradients_agree_forward_and_reverse():
+    world = teacher(**TINY, seed=2)
+    spikes_in = world.spikes_in[0]
+    target = world.simulate(world.hidden_ms, spikes_in).spikes
+    delays = jnp.clip(world.hidden_ms + 0.35, 0.0, 5.0)
+
+    def loss(d):
+        return jnp.sum(forced_losses(world, d, spikes_in, target))
+
+    reverse, forward = jax.grad(loss)(delays), jax.jacfwd(loss)(delays)
+    assert float(loss(delays)) > 0 and bool(jnp.all(jnp.isfinite(reverse)))
+    assert float(jnp.abs(reverse).max()) > 0
+    np.testing.assert_allclose(forward, reverse, rtol=1e-4, atol=1e-6)
 
 
 def test_observable_delays_see_a_strong_synapse_and_not_a_silent_one():

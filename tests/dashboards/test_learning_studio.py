@@ -106,6 +106,21 @@ def test_stop_ends_delay_recovery_early(monkeypatch):
     assert [name for name, _, _ in raster.groups] == ["inputs", "teacher", "student"]
 
 
+def test_delay_recovery_reports_the_refined_error_and_the_fits():
+    studio = LearningStudio(task="delay recovery", mode="reverse", steps=5, learning_rate=0.05)
+    asyncio.run(studio.start_async())
+    assert not studio.messages.text and not studio.running
+    result = studio.result
+    final = studio.history.arrays()["delays_ms"][-1]
+    np.testing.assert_allclose(final, result.fitted_ms.ravel(), atol=1e-6)  # plots end at the fit
+    assert not np.array_equal(result.learned_ms, result.fitted_ms)  # the refinement moved some
+    fit_error = np.mean(np.abs(result.fitted_ms - result.hidden_ms))
+    assert (
+        f"mean delay error {result.mean_error_ms:.3f} ms after the teacher-forced refinement"
+        f" (the plots end at the spike-train fit: {fit_error:.3f} ms)"
+    ) in studio._status.object
+
+
 def yinyang_shown(params) -> np.ndarray:
     """The 12 delays the studio shows for Yin-Yang: x, y onto h0..h2, then h0, h1 onto yang, yin,
     dots (row-major), read from the library's model."""
