@@ -26,6 +26,7 @@ from .spikes import NO_SPIKE
 
 __all__ = [
     "Drive",
+    "forced_resets",
     "step_times",
     "constant_current",
     "poisson_spikes",
@@ -59,6 +60,13 @@ class Drive:
             if field is not None:
                 return int(jnp.shape(field)[0])
         return None
+
+
+def forced_resets(forced_spikes: jax.Array) -> jax.Array:
+    """The steps in which teacher-forced neurons reset, ``(T, n)`` bool from ``forced_spikes``
+    ``(T, n)``: a spike in step ``k`` (the voltage reached the threshold by ``t_{k+1}``) resets
+    the neuron in step ``k + 1``; nothing resets in step 0."""
+    return jnp.concatenate([jnp.zeros_like(forced_spikes[:1]), forced_spikes[:-1]])
 
 
 def step_times(steps: int, dt_ms: float, start_step: int = 0) -> jax.Array:

@@ -101,7 +101,7 @@ import numpy as np
 from . import connectivity, queues
 from .delivery import Projection, SpikeHistory, SynapseQueues
 from .implementations.base import EventQueue, QueueType
-from .inputs import Drive
+from .inputs import Drive, forced_resets
 from .neurons import AdExParams, ResetGradient, adex_step, lif_step
 from .remat import auto_chunks, checkpointed_scan, state_bytes
 from .spikes import NO_SPIKE, crossing, time_to_step
@@ -421,7 +421,7 @@ def _steps(net: Network, drive: Drive, steps: int | None) -> int:
                 f"drive.forced_spikes must be bool with shape (T, {n}), got "
                 f"{jnp.result_type(forced)} {shape}"
             )
-        lengths["drive.forced_spikes"] = jnp.shape(forced)[0]
+        lengths["drive.forced_spikes"] = shape[0]
     if steps is not None:
         lengths["steps"] = _positive_int(steps, "steps")
     if not lengths:
@@ -574,9 +574,8 @@ def simulate(
         return new_state, out + (pending, dropped)
 
     forcing = (None, None)
-    if drive.forced_spikes is not None:  # a spike in step k resets the neuron in step k + 1
-        reset_due = jnp.zeros_like(drive.forced_spikes[:1])
-        forcing = (drive.forced_spikes, jnp.concatenate([reset_due, drive.forced_spikes[:-1]]))
+    if drive.forced_spikes is not None:
+        forcing = (drive.forced_spikes, forced_resets(drive.forced_spikes))
     xs = (drive.current, drive.spikes_ms, forcing)
     chunks = _chunks(net, state, steps)
     if chunks is None:

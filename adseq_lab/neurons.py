@@ -76,7 +76,7 @@ def lif_step(
     decay = jnp.exp(-dt_ms / tau_mem_ms)
     v_free = decay * v + dt_ms * isyn
     if forced_reset is not None:
-        return jnp.where(forced_reset, 0.0 * v, v_free), forced_reset.astype(v_free.dtype)
+        return jnp.where(forced_reset, 0.0, v_free), forced_reset.astype(v_free.dtype)
     if reset_gradient == "surrogate":
         reset = superspike(v - vthres)
         return (1.0 - reset) * v_free, reset

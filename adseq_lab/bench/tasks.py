@@ -112,13 +112,14 @@ def recovery_row(args: argparse.Namespace) -> dict[str, Any]:
         tolerance_ms=RECOVERY_TARGET_MS,
     )
     error = np.abs(result.learned_ms - result.hidden_ms)
-    fit_error = np.abs(result.fitted_ms - result.hidden_ms)
+    fit_error = result.fit_error_ms
+    fit_within = float(np.mean(fit_error <= RECOVERY_TARGET_MS))
     return {
         "task": f"delay recovery {n}x{n}",
         "figure": f"max |learned - hidden| {result.max_error_ms:.3f} ms, "
         f"{result.within:.1%} within {RECOVERY_TARGET_MS} ms, mean {result.mean_error_ms:.3f} ms, "
         f"{len(result.restarted)} of {n} outputs restarted (the fit alone: max "
-        f"{fit_error.max():.3f} ms, {np.mean(fit_error <= RECOVERY_TARGET_MS):.1%} within)",
+        f"{fit_error.max():.3f} ms, {fit_within:.1%} within)",
         "target": f"every delay within {RECOVERY_TARGET_MS} ms",
         "met": bool(result.max_error_ms <= RECOVERY_TARGET_MS),
         "seconds": round(time.perf_counter() - start, 1),
@@ -129,7 +130,7 @@ def recovery_row(args: argparse.Namespace) -> dict[str, Any]:
         "within_0.1_ms": result.within,
         "fit_max_error_ms": float(fit_error.max()),
         "fit_mean_error_ms": float(fit_error.mean()),
-        "fit_within_0.1_ms": float(np.mean(fit_error <= RECOVERY_TARGET_MS)),
+        "fit_within_0.1_ms": fit_within,
         "teacher_output_spikes": result.output_spikes,
         "observable_0.1_ms": result.observable,
         "restarted_outputs": list(result.restarted),

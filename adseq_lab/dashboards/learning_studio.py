@@ -157,7 +157,7 @@ def _delay_recovery(c: Controls) -> StudioRun:
         summary=lambda r: (
             f"mean delay error {r.mean_error_ms:.3f} ms after the teacher-forced refinement "
             f"(the plots end at the spike-train fit: "
-            f"{np.mean(np.abs(r.fitted_ms - r.hidden_ms)):.3f} ms)"
+            f"{r.fit_error_ms.mean():.3f} ms)"
         ),
     )
 

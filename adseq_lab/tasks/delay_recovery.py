@@ -62,7 +62,7 @@ import numpy as np
 import optax
 
 from .. import network
-from ..inputs import Drive, poisson_spikes
+from ..inputs import Drive, forced_resets, poisson_spikes
 from ..train.bounded import bounded_delay, raw_delay
 from ..train.gradients import Mode
 from ..train.loop import Callback, fit
@@ -115,6 +115,11 @@ class DelayRecoveryResult:
     restarted: tuple[int, ...]
     rounds: int
     observable: float
+
+    @property
+    def fit_error_ms(self) -> np.ndarray:
+        """``|fitted_ms - hidden_ms|`` ``(n_inputs, n_outputs)``: the fit's error alone."""
+        return np.abs(self.fitted_ms - self.hidden_ms)
 
 
 def alpha_filtered(
@@ -307,7 +312,7 @@ def forced_losses(
     spikes a student misses or adds, and each stretch between teacher spikes on its own, so its
     gradient does not stall where spike trains differ in their spike counts."""
     voltage = world.simulate(delays_ms, spikes_in, teacher_spikes).voltage  # (T, n_outputs)
-    reached = jnp.concatenate([jnp.zeros_like(teacher_spikes[:1]), teacher_spikes[:-1]])
+    reached = forced_resets(teacher_spikes)
     below = jnp.where(reached, jax.nn.relu(THRESHOLD - voltage), 0.0)
     above = jnp.where(reached, 0.0, jax.nn.relu(voltage - THRESHOLD))
     return jnp.sum(below**2 + above**2, axis=0)
